@@ -1,0 +1,114 @@
+"""Group normalization (Wu & He 2018, arXiv:1803.08494) from tensor operations.
+
+The C channels of each sample are split into ``num_groups`` groups of C/G consecutive channels; each
+group of each sample is normalized with its own mean and biased variance, taken over its channels
+and all spatial positions (n = C/G times the spatial size values):
+
+.. math::
+
+    y_{n,c,\\ldots} = \\gamma_c
+        \\frac{x_{n,c,\\ldots} - \\mu_{n,g(c)}}{\\sqrt{\\sigma^2_{n,g(c)} + \\epsilon}} + \\beta_c .
+
+``num_groups=1`` normalizes each sample over all its channels and positions (layer norm over
+(C, H, W) but with per-channel gamma and beta); ``num_groups=C`` is instance norm. No running
+statistics, no dependence on the batch. A group must hold more than one value: a single value
+would always map to beta (PyTorch raises only when N = 1 too, and otherwise returns rounding noise).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from companion import _checks
+from companion.nn._stats import channel_view, shifted_moments
+
+
+class GroupNorm(nn.Module):
+    """Normalize (N, C, *) input per sample over groups of C / ``num_groups`` channels.
+
+    Same constructor, defaults and parameters as :class:`torch.nn.GroupNorm`:
+    ``GroupNorm(num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True)``.
+
+    Parameters
+    ----------
+    num_groups : int
+        Number of groups G; must divide ``num_channels``.
+    num_channels : int
+        Number of channels C (dimension 1 of the input).
+    eps : float
+        Added to the variance inside the square root.
+    affine : bool
+        Learn a per-channel ``weight`` (init 1) and ``bias`` (init 0), each of shape (C,).
+    bias : bool, keyword-only
+        With ``affine=True``, learn ``bias`` too.
+    """
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.num_groups = _checks.positive_int("num_groups", num_groups)
+        self.num_channels = _checks.positive_int("num_channels", num_channels)
+        if self.num_channels % self.num_groups:
+            raise ValueError(
+                f"num_channels must be divisible by num_groups, got num_channels={self.num_channels} "
+                f"and num_groups={self.num_groups}"
+            )
+        self.eps = _checks.positive_float("eps", eps)
+        self.affine = _checks.boolean("affine", affine)
+        _checks.boolean("bias", bias)
+        if self.affine:
+            self.weight = nn.Parameter(torch.empty(self.num_channels, **factory))
+            if bias:
+                self.bias = nn.Parameter(torch.empty(self.num_channels, **factory))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Set ``weight`` to 1 and ``bias`` to 0."""
+        if self.affine:
+            nn.init.ones_(self.weight)
+            if self.bias is not None:
+                nn.init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Normalize ``input`` of shape (N, C, *); the output has the same shape."""
+        _checks.float_tensor("input", input)
+        if input.dim() < 2:
+            raise ValueError(
+                f"input must be at least 2-D (N, C, *), got {input.dim()}-D input of shape {tuple(input.shape)}"
+            )
+        _checks.tensor_size("input", input, 1, self.num_channels, "num_channels")
+        grouped = input.reshape(input.shape[0], self.num_groups, -1)
+        if grouped.shape[0] > 0 and grouped.shape[2] == 1:
+            raise ValueError(
+                f"each group must hold more than 1 value, got 1 (num_channels/num_groups = 1 and no "
+                f"spatial dimensions) for input of shape {tuple(input.shape)}"
+            )
+        _, centered, var = shifted_moments(grouped, (2,))
+        out = (centered * torch.rsqrt(var + self.eps)).reshape(input.shape)
+        if self.weight is not None:
+            out = out * channel_view(self.weight, out.dim())
+        if self.bias is not None:
+            out = out + channel_view(self.bias, out.dim())
+        return out

@@ -1,0 +1,104 @@
+"""Layer normalization (Ba, Kiros & Hinton 2016, arXiv:1607.06450) from tensor operations.
+
+Each sample is normalized over its trailing ``normalized_shape`` dimensions (the D values of a
+(N, D) row, or the last k axes of a (*, d_1, ..., d_k) input), with its own statistics:
+
+.. math::
+
+    \\mu = \\frac{1}{D}\\sum_j x_j, \\qquad \\sigma^2 = \\frac{1}{D}\\sum_j (x_j - \\mu)^2, \\qquad
+    y_j = \\gamma_j \\frac{x_j - \\mu}{\\sqrt{\\sigma^2 + \\epsilon}} + \\beta_j ,
+
+where :math:`\\gamma, \\beta` have shape ``normalized_shape`` (elementwise, not per channel). There
+are no running statistics: training and eval compute the same function, batch-size independent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from companion import _checks
+from companion.nn._stats import shifted_moments
+
+
+def check_trailing_shape(input: torch.Tensor, normalized_shape: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` unless ``input`` ends with the dimensions ``normalized_shape``."""
+    k = len(normalized_shape)
+    if input.dim() < k or tuple(input.shape[input.dim() - k :]) != normalized_shape:
+        raise ValueError(
+            f"input must end with normalized_shape={normalized_shape}, got input of shape {tuple(input.shape)}"
+        )
+
+
+class LayerNorm(nn.Module):
+    """Normalize each sample over its last ``len(normalized_shape)`` dimensions.
+
+    Same constructor, defaults and parameters as :class:`torch.nn.LayerNorm`.
+
+    Parameters
+    ----------
+    normalized_shape : int or sequence of int
+        The trailing shape to normalize over, e.g. ``D`` for a (N, D) input or ``(C, H, W)``.
+    eps : float
+        Added to the variance inside the square root.
+    elementwise_affine : bool
+        Learn ``weight`` (init 1) and ``bias`` (init 0), each of shape ``normalized_shape``.
+    bias : bool
+        With ``elementwise_affine=True``, learn ``bias`` too.
+    device, dtype
+        Where and in which floating-point type the parameters live.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.normalized_shape = _checks.shape("normalized_shape", normalized_shape)
+        self.eps = _checks.positive_float("eps", eps)
+        self.elementwise_affine = _checks.boolean("elementwise_affine", elementwise_affine)
+        _checks.boolean("bias", bias)
+        if self.elementwise_affine:
+            self.weight = nn.Parameter(torch.empty(self.normalized_shape, **factory))
+            if bias:
+                self.bias = nn.Parameter(torch.empty(self.normalized_shape, **factory))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Set ``weight`` to 1 and ``bias`` to 0."""
+        if self.elementwise_affine:
+            nn.init.ones_(self.weight)
+            if self.bias is not None:
+                nn.init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.bias is not None}"
+        )
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Normalize ``input`` of shape (*, *normalized_shape); the output has the same shape."""
+        _checks.float_tensor("input", input)
+        check_trailing_shape(input, self.normalized_shape)
+        dims = tuple(range(input.dim() - len(self.normalized_shape), input.dim()))
+        _, centered, var = shifted_moments(input, dims)
+        out = centered * torch.rsqrt(var + self.eps)
+        if self.weight is not None:
+            out = out * self.weight
+        if self.bias is not None:
+            out = out + self.bias
+        return out
