@@ -1,0 +1,141 @@
+"""companion.models: the digits conv net, single and side by side.
+
+The side-by-side build must be R independent networks: network r of ``make_convnet(names)`` must
+compute, in training and eval mode, exactly what ``make_convnet(names[r])`` computes with the same
+weights, and move its running statistics the same way.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+import pytest
+import torch
+from torch import nn
+
+import companion.nn as cnn
+from companion.models import SideBySide, make_convnet
+
+CHANNELS = (16, 32, 64)
+NAMES = ["bn", "bn", "gn", "ln", "ln", "none"]
+
+
+def _norm_positions(net: nn.Sequential) -> list[int]:
+    """Indices of the three norm layers (the module after each of the first three convolutions)."""
+    convs = [i for i, m in enumerate(net) if isinstance(m, nn.Conv2d)]
+    return [i + 1 for i in convs[:3]]
+
+
+def _block(names: list[str], r: int, channels: int) -> tuple[int, slice]:
+    """Which torch layer of a SideBySide holds network r, and the channel slice of r inside it."""
+    start = 0
+    for index, (_, run) in enumerate(groupby(names)):
+        copies = len(list(run))
+        if start <= r < start + copies:
+            k = r - start
+            return index, slice(k * channels, (k + 1) * channels)
+        start += copies
+    raise IndexError(f"no network {r} among {len(names)}")
+
+
+def network_r(side: nn.Sequential, names: list[str], r: int) -> nn.Sequential:
+    """A separately built network holding network r's weights and buffers copied out of ``side``."""
+    single = make_convnet(names[r], channels=CHANNELS)
+    side_convs = [m for m in side if isinstance(m, nn.Conv2d)]
+    single_convs = [m for m in single if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        for big, small in zip(side_convs[:3], single_convs):
+            out = small.weight.shape[0]
+            small.weight.copy_(big.weight[r * out : (r + 1) * out])
+        head, linear = side_convs[3], single[-1]
+        k = linear.out_features
+        linear.weight.copy_(head.weight[r * k : (r + 1) * k, :, 0, 0])
+        linear.bias.copy_(head.bias[r * k : (r + 1) * k])
+        for pos, width in zip(_norm_positions(side), CHANNELS):
+            wrapper = side[pos]
+            index, block = _block(names, r, width)
+            big_state = wrapper.layers[index].state_dict()
+            single[pos].load_state_dict(
+                {key: value[block] if value.dim() else value for key, value in big_state.items()}
+            )
+    return single
+
+
+def test_single_network_shapes():
+    for norm in ("bn", "gn", "ln", "none"):
+        assert make_convnet(norm)(torch.randn(5, 1, 8, 8)).shape == (5, 10)
+
+
+def test_side_by_side_shapes_and_parameters():
+    side = make_convnet(NAMES, channels=CHANNELS)
+    assert side(torch.randn(5, len(NAMES), 8, 8)).shape == (5, len(NAMES), 10)
+    n_side = sum(p.numel() for p in side.parameters())
+    n_single = sum(sum(p.numel() for p in make_convnet(name, channels=CHANNELS).parameters()) for name in NAMES)
+    assert n_side == n_single
+
+
+def test_consecutive_equal_names_share_one_torch_layer():
+    wrapper = make_convnet(NAMES)[1]
+    assert isinstance(wrapper, SideBySide)
+    kinds = [type(layer) for layer in wrapper.layers]
+    assert kinds == [nn.BatchNorm2d, nn.GroupNorm, nn.GroupNorm, nn.Identity]
+    assert wrapper.layers[0].num_features == 2 * 16
+    assert wrapper.layers[1].num_groups == 4 and wrapper.layers[2].num_groups == 2
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_each_network_inside_equals_a_separate_one(mode):
+    torch.manual_seed(0)
+    side = make_convnet(NAMES, channels=CHANNELS)
+    with torch.no_grad():  # non-trivial affine parameters and running statistics
+        for module in side.modules():
+            if isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    singles = [network_r(side, NAMES, r) for r in range(len(NAMES))]
+    side.train(mode == "train")
+    for single in singles:
+        single.train(mode == "train")
+
+    x = torch.randn(6, len(NAMES), 8, 8, requires_grad=True)
+    upstream = torch.randn(6, len(NAMES), 10)
+    out = side(x)
+    (out * upstream).sum().backward()
+    for r, single in enumerate(singles):
+        x_r = x.detach()[:, r : r + 1].clone().requires_grad_()
+        out_r = single(x_r)
+        (out_r * upstream[:, r]).sum().backward()
+        assert torch.allclose(out[:, r], out_r, atol=1e-5), NAMES[r]
+        assert torch.allclose(x.grad[:, r : r + 1], x_r.grad, atol=1e-5), NAMES[r]
+    # Running statistics moved (or not) exactly as in the separate networks.
+    for r, single in enumerate(singles):
+        again = network_r(side, NAMES, r)
+        for pos in _norm_positions(single):
+            for key, value in single[pos].state_dict().items():
+                assert torch.allclose(value.float(), again[pos].state_dict()[key].float(), atol=1e-6), (r, key)
+
+
+def test_callable_norm_factory():
+    net = make_convnet(cnn.BatchNorm2d)
+    assert sum(isinstance(m, cnn.BatchNorm2d) for m in net) == 3
+    assert net(torch.randn(3, 1, 8, 8)).shape == (3, 10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"norm": "batch"}, "norm must be one of"),
+        ({"norm": ["bn", "layer"]}, "norm must be one of"),
+        ({"norm": []}, "at least one name"),
+        ({"norm": "gn", "groups": 5}, "groups must be a positive int dividing"),
+        ({"norm": "bn", "channels": (16, 32)}, "channels must be three positive ints"),
+        ({"norm": "bn", "channels": (16, 0, 8)}, "channels must be three positive ints"),
+        ({"norm": "bn", "n_classes": 1}, "n_classes must be an int >= 2"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_convnet(**kwargs)
