@@ -44,7 +44,7 @@ serve:
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(HTML)
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks --notebooks
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis .coverage benchmarks/results
