@@ -14,6 +14,34 @@ from companion import _checks
 from companion.nn._stats import channel_view
 
 
+def register_affine(
+    module: nn.Module,
+    shape: int | tuple[int, ...],
+    enabled: bool,
+    bias: bool,
+    factory: dict,
+) -> None:
+    """Give ``module`` a learnable ``weight`` (gamma) and ``bias`` (beta) of ``shape``, or register
+    them as ``None`` (PyTorch's convention, so that ``state_dict`` keys match)."""
+    if enabled:
+        module.weight = nn.Parameter(torch.empty(shape, **factory))
+        if bias:
+            module.bias = nn.Parameter(torch.empty(shape, **factory))
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def reset_affine(module: nn.Module) -> None:
+    """Set ``module.weight`` to 1 and ``module.bias`` to 0 where they exist."""
+    if module.weight is not None:
+        nn.init.ones_(module.weight)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
 class _NormBase(nn.Module):
     """Common base of the per-channel layers: affine parameters and running statistics.
 
@@ -58,15 +86,7 @@ class _NormBase(nn.Module):
         self.affine = _checks.boolean("affine", affine)
         self.track_running_stats = _checks.boolean("track_running_stats", track_running_stats)
         _checks.boolean("bias", bias)
-        if self.affine:
-            self.weight = nn.Parameter(torch.empty(self.num_features, **factory))
-            if bias:
-                self.bias = nn.Parameter(torch.empty(self.num_features, **factory))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, self.num_features, self.affine, bias, factory)
         if self.track_running_stats:
             self.register_buffer("running_mean", torch.zeros(self.num_features, **factory))
             self.register_buffer("running_var", torch.ones(self.num_features, **factory))
@@ -87,10 +107,7 @@ class _NormBase(nn.Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics and set ``weight`` to 1 and ``bias`` to 0."""
         self.reset_running_stats()
-        if self.affine:
-            nn.init.ones_(self.weight)
-            if self.bias is not None:
-                nn.init.zeros_(self.bias)
+        reset_affine(self)
 
     def extra_repr(self) -> str:
         return (

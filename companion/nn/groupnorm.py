@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from companion import _checks
+from companion.nn._base import register_affine, reset_affine
 from companion.nn._stats import channel_view, shifted_moments
 
 
@@ -67,23 +68,12 @@ class GroupNorm(nn.Module):
         self.eps = _checks.positive_float("eps", eps)
         self.affine = _checks.boolean("affine", affine)
         _checks.boolean("bias", bias)
-        if self.affine:
-            self.weight = nn.Parameter(torch.empty(self.num_channels, **factory))
-            if bias:
-                self.bias = nn.Parameter(torch.empty(self.num_channels, **factory))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, self.num_channels, self.affine, bias, factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Set ``weight`` to 1 and ``bias`` to 0."""
-        if self.affine:
-            nn.init.ones_(self.weight)
-            if self.bias is not None:
-                nn.init.zeros_(self.bias)
+        reset_affine(self)
 
     def extra_repr(self) -> str:
         return (

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from companion import _checks
+from companion.nn._base import register_affine, reset_affine
 from companion.nn._stats import shifted_moments
 
 
@@ -66,23 +67,12 @@ class LayerNorm(nn.Module):
         self.eps = _checks.positive_float("eps", eps)
         self.elementwise_affine = _checks.boolean("elementwise_affine", elementwise_affine)
         _checks.boolean("bias", bias)
-        if self.elementwise_affine:
-            self.weight = nn.Parameter(torch.empty(self.normalized_shape, **factory))
-            if bias:
-                self.bias = nn.Parameter(torch.empty(self.normalized_shape, **factory))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, self.normalized_shape, self.elementwise_affine, bias, factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Set ``weight`` to 1 and ``bias`` to 0."""
-        if self.elementwise_affine:
-            nn.init.ones_(self.weight)
-            if self.bias is not None:
-                nn.init.zeros_(self.bias)
+        reset_affine(self)
 
     def extra_repr(self) -> str:
         return (
