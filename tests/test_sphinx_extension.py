@@ -1,0 +1,52 @@
+"""The book's local Sphinx extension (_ext/course_sphinx.py)."""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+from sphinx.builders.html._assets import _JavaScript
+
+from bookinfo import ROOT
+
+sys.path.insert(0, str(ROOT / "_ext"))
+import course_sphinx  # noqa: E402
+
+
+def config_with(url: str) -> SimpleNamespace:
+    return SimpleNamespace(html_theme_options={
+        "repository_url": url,
+        "use_repository_button": True,
+        "use_issues_button": True,
+        "use_edit_page_button": True,
+        "launch_buttons": {"binderhub_url": "https://mybinder.org"},
+    })
+
+
+def test_buttons_stay_on_with_a_repository_address():
+    config = config_with("https://github.com/owner/repo")
+    course_sphinx._buttons_need_a_repository(None, config)
+    assert config.html_theme_options["use_repository_button"]
+    assert config.html_theme_options["launch_buttons"] == {"binderhub_url": "https://mybinder.org"}
+
+
+def test_buttons_switch_off_without_one():
+    config = config_with("")
+    course_sphinx._buttons_need_a_repository(None, config)
+    options = config.html_theme_options
+    assert not options["use_repository_button"] and not options["use_issues_button"]
+    assert options["launch_buttons"] == {}
+
+
+def test_each_script_is_kept_once():
+    thebe = "const THEBE_JS_URL = 1;"
+    context = {"script_files": [
+        _JavaScript("_static/a.js"),
+        _JavaScript(None, body=thebe),
+        _JavaScript("_static/a.js"),
+        _JavaScript("", body=thebe),  # the same inline script, emitted a second time
+        _JavaScript("", body="other"),
+    ]}
+    course_sphinx._unique_scripts(None, "page", "page.html", context, None)
+    kept = [(s.filename, s.attributes.get("body")) for s in context["script_files"]]
+    assert kept == [("_static/a.js", None), (None, thebe), ("", "other")]
