@@ -1,4 +1,5 @@
-"""A small convolutional network for 8x8 digit images, with the normalization layer as a parameter.
+"""The networks the chapters compare: a small convolutional net for 8x8 digit images with the
+normalization layer as a parameter, and deep ReLU MLPs with or without batch norm and skips.
 
 One architecture, the same for every normalization, so that a comparison varies only the norm::
 
@@ -29,6 +30,8 @@ from itertools import groupby
 
 import torch
 from torch import nn
+
+from companion import _checks
 
 NORM_NAMES = ("bn", "gn", "ln", "none")
 
@@ -142,3 +145,54 @@ def make_convnet(
     else:
         layers += [nn.Flatten(), nn.Linear(c3, n_classes)]
     return nn.Sequential(*layers)
+
+
+class ReLUBlock(nn.Module):
+    r"""One hidden layer of a deep MLP: :math:`h \mapsto \mathrm{relu}(N(W h + b))`, plus :math:`h`
+    itself when ``residual``.
+
+    :math:`W` is He-initialized (``kaiming_normal_`` for ReLU) and :math:`b = 0`; :math:`N` is
+    ``torch.nn.BatchNorm1d(width)`` when ``batch_norm``, else the identity.
+
+    Parameters
+    ----------
+    width : int
+        Input and output width D; the block maps (N, D) to (N, D).
+    batch_norm, residual : bool
+    """
+
+    def __init__(self, width: int, batch_norm: bool, residual: bool) -> None:
+        super().__init__()
+        width = _checks.positive_int("width", width)
+        self.linear = nn.Linear(width, width)
+        nn.init.kaiming_normal_(self.linear.weight, nonlinearity="relu")
+        nn.init.zeros_(self.linear.bias)
+        self.norm = nn.BatchNorm1d(width) if _checks.boolean("batch_norm", batch_norm) else nn.Identity()
+        self.residual = _checks.boolean("residual", residual)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.norm(self.linear(h)))
+        return h + out if self.residual else out
+
+
+def make_deep_relu_net(
+    depth: int,
+    batch_norm: bool,
+    residual: bool,
+    width: int = 100,
+    in_features: int = 64,
+    out_features: int = 10,
+) -> nn.Sequential:
+    """``Linear(in_features, width)``, then ``depth`` :class:`ReLUBlock` s, then ``Linear(width, out_features)``.
+
+    The blocks are ``model[1:-1]``; their weights are ``block.linear``. Built from the global torch
+    generator: seed it first for a reproducible network.
+    """
+    depth = _checks.positive_int("depth", depth)
+    width = _checks.positive_int("width", width)
+    blocks = [ReLUBlock(width, batch_norm, residual) for _ in range(depth)]
+    return nn.Sequential(
+        nn.Linear(_checks.positive_int("in_features", in_features), width),
+        *blocks,
+        nn.Linear(width, _checks.positive_int("out_features", out_features)),
+    )

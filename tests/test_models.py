@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import companion.nn as cnn
-from companion.models import SideBySide, make_convnet
+from companion.models import ReLUBlock, SideBySide, make_convnet, make_deep_relu_net
 
 CHANNELS = (16, 32, 64)
 NAMES = ["bn", "bn", "gn", "ln", "ln", "none"]
@@ -139,3 +139,55 @@ def test_callable_norm_factory():
 def test_bad_arguments_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_convnet(**kwargs)
+
+
+# --- deep ReLU MLPs ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("residual", [False, True])
+def test_deep_relu_net_layout(batch_norm, residual):
+    torch.manual_seed(0)
+    net = make_deep_relu_net(4, batch_norm=batch_norm, residual=residual, width=16)
+    assert net(torch.randn(8, 64)).shape == (8, 10)
+    blocks = list(net[1:-1])
+    assert len(blocks) == 4 and all(isinstance(b, ReLUBlock) for b in blocks)
+    assert all(isinstance(b.norm, nn.BatchNorm1d if batch_norm else nn.Identity) for b in blocks)
+    assert all(torch.count_nonzero(b.linear.bias) == 0 for b in blocks)
+
+
+def test_relu_block_computes_its_formula():
+    torch.manual_seed(0)
+    h = torch.randn(32, 8)
+    for residual in (False, True):
+        block = ReLUBlock(8, batch_norm=True, residual=residual)
+        expected = torch.relu(block.norm(block.linear(h))) + (h if residual else 0)
+        assert torch.allclose(block(h), expected)
+
+
+def test_relu_block_is_he_initialized():
+    torch.manual_seed(0)
+    block = ReLUBlock(400, batch_norm=False, residual=False)
+    assert abs(block.linear.weight.std().item() - (2 / 400) ** 0.5) < 0.002
+
+
+def test_deep_relu_net_is_reproducible_from_the_seed():
+    torch.manual_seed(3)
+    a = make_deep_relu_net(3, batch_norm=True, residual=False)
+    torch.manual_seed(3)
+    b = make_deep_relu_net(3, batch_norm=True, residual=False)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"depth": 0, "batch_norm": True, "residual": False}, "depth"),
+        ({"depth": 2, "batch_norm": 1, "residual": False}, "batch_norm"),
+        ({"depth": 2, "batch_norm": True, "residual": "yes"}, "residual"),
+        ({"depth": 2, "batch_norm": True, "residual": False, "width": -1}, "width"),
+        ({"depth": 2, "batch_norm": True, "residual": False, "out_features": 0}, "out_features"),
+    ],
+)
+def test_deep_relu_net_refuses_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_deep_relu_net(**kwargs)
