@@ -62,3 +62,15 @@ def source(cell: dict) -> str:
 
 def tags(cell: dict) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
+
+
+def claim_records(nb: dict) -> list[dict]:
+    """The claims a notebook's stored outputs record (``companion.claims.claim``), in order."""
+    from companion.claims import CLAIM_METADATA_KEY
+
+    return [
+        out["metadata"][CLAIM_METADATA_KEY]
+        for cell in code_cells(nb)
+        for out in cell.get("outputs", [])
+        if CLAIM_METADATA_KEY in out.get("metadata", {})
+    ]

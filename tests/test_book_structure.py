@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from bookinfo import ROOT, code_cells, config, load, notebooks, source, source_of, tags, toc_files
+from bookinfo import ROOT, claim_records, code_cells, config, load, notebooks, source, source_of, tags, toc_files
+from prose_numbers import unglued_numbers
 
 NOTEBOOKS = notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
@@ -61,12 +62,6 @@ def test_first_cell_installs_and_seeds(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_claims_are_asserted(path):
-    asserts = sum(len(re.findall(r"^\s*assert\b", source(c), re.M)) for c in code_cells(load(path)))
-    assert asserts >= 3, f"{path.name}: only {asserts} assert statements back its prose"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_no_errors_or_warnings_in_outputs(path):
     for i, cell in enumerate(code_cells(load(path)), start=1):
         for out in cell.get("outputs", []):
@@ -94,19 +89,64 @@ def test_figures_are_captioned(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_title_label_and_exercises(path):
-    nb = load(path)
-    markdown = [source(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
+def test_title_label(path):
+    markdown = [source(c) for c in load(path)["cells"] if c["cell_type"] == "markdown"]
     assert re.match(r"\(\w[\w-]*\)=\n# \S", markdown[0]), (
         f"{path.name}: the first markdown cell must be a label line '(ch-...)=' then '# Title'"
     )
-    text = "\n".join(markdown)
-    exercises = len(re.findall(r"\{admonition\} Exercise", text))
-    assert exercises >= 3, f"{path.name}: {exercises} exercises; a chapter has at least three"
-    solutions = len(re.findall(r"\{admonition\} Solution", text)) + sum(
-        "hide-input" in tags(c) for c in code_cells(nb)
+
+
+_EXERCISE = re.compile(r"^(:{3,}|`{3,})\{exercise\}.*\n:label: ([\w-]+)", re.M)
+_SOLUTION = re.compile(r"^(:{3,}|`{3,})\{solution(?:-start)?\} ([\w-]+)\s*\n((?::[\w-]+:.*\n)*)", re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_exercises_have_hidden_solutions(path):
+    text = "\n".join(source(c) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    exercises = [m.group(2) for m in _EXERCISE.finditer(text)]
+    assert len(exercises) >= 3, f"{path.name}: {len(exercises)} labelled {{exercise}} blocks; a chapter has at least three"
+    solutions = {m.group(2): m.group(3) for m in _SOLUTION.finditer(text)}
+    for label in exercises:
+        assert label in solutions, f"{path.name}: exercise {label!r} has no {{solution}} / {{solution-start}} block"
+        assert ":class: dropdown" in solutions[label], f"{path.name}: the solution to {label!r} is not hidden (:class: dropdown)"
+    assert text.count("{solution-start}") == text.count("{solution-end}"), f"{path.name}: unbalanced solution-start/end"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_claims_are_made_with_the_claim_api(path):
+    records = claim_records(load(path))
+    assert len(records) >= 3, f"{path.name}: {len(records)} claims recorded; a chapter asserts at least three"
+    names = [r["name"] for r in records]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    assert not duplicates, f"{path.name}: claim names used twice: {duplicates}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_prose_numbers_are_glued(path):
+    nb = load(path)
+    markdown = [source(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    typed = unglued_numbers(markdown, [source(c) for c in code_cells(nb)])
+    listing = "\n".join(f"  markdown cell {i}: {token!r} in: {sentence}" for i, token, sentence in typed)
+    assert not typed, (
+        f"{path.name}: measured-looking numbers typed into the prose; glue them from a claim, cite their "
+        f"source in the same sentence, or type the setting in code (README, Adding a chapter):\n{listing}"
     )
-    assert solutions >= exercises, f"{path.name}: {exercises} exercises but {solutions} hidden solutions"
+
+
+def test_prose_number_rule_catches_a_typed_speedup():
+    old = ("On the machine that built this book, the compact pass was about 2.4 times faster than the "
+           "staged one, and between about 1.7 and 10 times faster at the other sizes.")
+    tokens = [t for _, t, _ in unglued_numbers([old], ["ratio = t_staged / t_compact"])]
+    assert "2.4 times" in tokens and "1.7" in tokens
+
+
+def test_prose_number_rule_lets_glue_citations_settings_and_numbering_through():
+    prose = [
+        "The compact pass was {glue:text}`speedup` times faster (Exercise 3.2, Fig. 3.1).",
+        "Wu and He report 34.7 % against 24.1 % {cite:p}`wu2018group`.",
+        "We use a momentum of 0.1 and keep 80 % of the data; see `eps=1e-5` and version 2.13.0.",
+    ]
+    assert unglued_numbers(prose, ["bn = BatchNorm1d(4, momentum=0.1)", "split = 0.8"]) == []
 
 
 def test_no_stale_build_copies_are_collected():

@@ -1,0 +1,131 @@
+"""The ``claims-ledger`` directive: one table row for every claim the book's notebooks assert.
+
+Each call of ``companion.claims.claim`` leaves, in the stored output of its cell, a record (name,
+the claim in words, the measured value, the criterion and the seed rule) and an HTML anchor
+``claim-<name>``. This directive reads those records from the notebooks as they are stored, in
+the order of ``_toc.yml``; it never executes anything. A notebook that changes rebuilds the page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+CLAIM_METADATA_KEY = "companion_claim"  # as in companion.claims
+RULE_WORDS = {"every": "every seed", "mean": "mean, interval", "single": "one measurement"}
+
+
+def toc_documents(root: Path) -> list[str]:
+    """Every document of ``_toc.yml`` in reading order, as docnames (``book/03_bn_backward``)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    docs = [toc["root"]]
+
+    def walk(entries: list[dict]) -> None:
+        for entry in entries:
+            if "file" in entry:
+                docs.append(entry["file"])
+            walk(entry.get("sections", []))
+            walk(entry.get("chapters", []))
+
+    walk(toc.get("parts", []))
+    walk(toc.get("chapters", []))
+    return docs
+
+
+def notebook_claims(path: Path) -> tuple[str | None, list[dict]]:
+    """The chapter label (the ``(label)=`` line opening the notebook) and its claim records."""
+    nb = json.loads(path.read_text())
+    label = None
+    records = []
+    for cell in nb["cells"]:
+        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if label is None and cell["cell_type"] == "markdown":
+            first = text.strip().splitlines()[0] if text.strip() else ""
+            if first.startswith("(") and first.endswith(")="):
+                label = first[1:-2]
+        for out in cell.get("outputs", []):
+            record = out.get("metadata", {}).get(CLAIM_METADATA_KEY)
+            if record:
+                records.append(record)
+    return label, records
+
+
+def _cell(*children: nodes.Node) -> nodes.entry:
+    entry = nodes.entry()
+    entry += nodes.paragraph("", "", *children)
+    return entry
+
+
+class ClaimsLedger(SphinxDirective):
+    """Render the ledger: totals, then a table of chapter, claim, measured value, criterion, rule."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        root = Path(self.env.srcdir)
+        rows = []
+        for docname in toc_documents(root):
+            path = root / f"{docname}.ipynb"
+            if not path.exists():
+                continue
+            self.env.note_dependency(str(path))
+            label, records = notebook_claims(path)
+            rows.extend((docname, label, r) for r in records)
+
+        rules = Counter(r["rule"] for _, _, r in rows)
+        chapters = len({d for d, _, _ in rows})
+        summary = nodes.paragraph(
+            text=(
+                f"{len(rows)} claims in {chapters} chapters: {rules['every']} hold for every seed, "
+                f"{rules['mean']} are means whose confidence interval lies inside the criterion, and "
+                f"{rules['single']} are single measurements. Every one of them was asserted when its "
+                "notebook last ran; the tests re-run them all."
+            )
+        )
+        summary["classes"].append("claims-summary")
+
+        table = nodes.table(classes=["claims-ledger"])
+        group = nodes.tgroup(cols=5)
+        table += group
+        for width in (14, 36, 22, 20, 8):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        header = nodes.row()
+        for title in ("Chapter", "Claim", "Measured", "Criterion", "Rule"):
+            header += _cell(nodes.Text(title))
+        head += header
+        body = nodes.tbody()
+        group += body
+        builder = self.env.app.builder
+        for docname, label, record in rows:
+            row = nodes.row()
+            if label:
+                xref = addnodes.pending_xref(
+                    "", refdomain="std", reftype="ref", reftarget=label, refexplicit=False, refwarn=True
+                )
+                xref += nodes.inline("", label)
+                row += _cell(xref)
+            else:
+                row += _cell(nodes.Text(docname))
+            anchor = "claim-" + record["name"].replace("_", "-")
+            uri = builder.get_relative_uri(self.env.docname, docname) + "#" + anchor
+            row += _cell(nodes.reference("", record["says"], refuri=uri, internal=True))
+            row += _cell(nodes.Text(record["value"]))
+            row += _cell(nodes.Text(record["criterion"]))
+            row += _cell(nodes.Text(RULE_WORDS.get(record["rule"], record["rule"])))
+            body += row
+        return [summary, table]
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("claims-ledger", ClaimsLedger)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
