@@ -17,7 +17,8 @@ Results that vary with the seed are passed as one value per seed, with a ``rule`
 
 ``rule="every"``
     every seed meets the criterion. Glued: ``name`` (the mean), ``name_min``, ``name_max``,
-    ``name_sd`` (sample standard deviation) and ``name_n``.
+    ``name_sd`` (sample standard deviation) and ``name_n``. (``over="splits"`` and the like
+    name what the repeated values are, when they are not seeds.)
 ``rule="mean"``
     the two-sided ``level`` confidence interval of the mean (Student's t) lies inside the
     criterion. Glued: ``name`` (the mean), ``name_lo``, ``name_hi``, ``name_pm`` (the
@@ -33,6 +34,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -180,6 +182,7 @@ def claim(
     rule: str | None = None,
     level: float = 0.95,
     fmt: str = ".2f",
+    over: str = "seeds",
 ) -> float:
     """Assert a measured value against its criterion, glue it for the prose, record it.
 
@@ -201,6 +204,9 @@ def claim(
         Confidence level of ``rule="mean"``.
     fmt : str
         Format spec of every glued value and of the recorded text (``".2f"``, ``".1%"``, ...).
+    over : str
+        What the repeated values are, for the recorded text: ``"seeds"`` (the default),
+        ``"splits"``, ``"sizes"``...
 
     Returns
     -------
@@ -226,6 +232,8 @@ def claim(
         raise ValueError(f"value has {values.size} entries (seeds?): say rule='every' or rule='mean'")
     if rule is not None and rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if not isinstance(over, str) or not over.strip():
+        raise ValueError(f"over must name what the values are (e.g. 'seeds'), got {over!r}")
     if not (isinstance(level, float) and 0.5 <= level < 1.0):
         raise ValueError(f"level must be a float in [0.5, 1), got {level!r}")
 
@@ -244,7 +252,7 @@ def claim(
             ok = all(crit.holds(v) for v in values)
             glued.update({f"{name}_min": f(values.min()), f"{name}_max": f(values.max())})
             shown = f"{f(mean)} (min {f(values.min())}, max {f(values.max())})"
-            how = f", every one of {n} seeds"
+            how = f", every one of {n} {over}"
         else:
             if n < 2:
                 raise ValueError("rule='mean' needs at least two seeds")
@@ -253,7 +261,7 @@ def claim(
             ok = crit.interval_inside(lo, hi)
             glued.update({f"{name}_lo": f(lo), f"{name}_hi": f(hi), f"{name}_pm": f(pm)})
             shown = f"{f(mean)} ± {f(pm)}"
-            how = f", {level:.0%} interval of the mean over {n} seeds"
+            how = f", {level:.0%} interval of the mean over {n} {over}"
     wanted = crit.describe(fmt)
     if not ok:
         detail = "" if rule is None else f"; per seed: {', '.join(f(v) for v in values)}"
@@ -262,11 +270,12 @@ def claim(
     for key, text in glued.items():
         glue_text(key, text)
     line = f"✔ {says}: {shown}, {wanted}{how}"
+    text = textwrap.fill(line, width=80, subsequent_indent="  ", break_on_hyphens=False)
     record = {"name": name, "says": says, "value": shown, "criterion": wanted + how, "rule": rule or "single"}
     anchor = f"claim-{name.replace('_', '-')}"
     _display(
         {
-            "text/plain": line,
+            "text/plain": text,
             "text/html": f'<p class="claim" id="{anchor}">{html.escape(line)}</p>',
         },
         {CLAIM_METADATA_KEY: record},

@@ -168,3 +168,16 @@ def test_glue_text_is_the_myst_nb_record_format(shown):
     assert data == {"application/papermill.record/text/plain": "'2.7'"}
     assert meta == {"scrapbook": {"name": "ratio", "mime_prefix": "application/papermill.record/"}}
     assert not math.isnan(float(eval(data["application/papermill.record/text/plain"])))
+
+
+def test_the_printed_claim_line_fits_80_columns(capsys):
+    claim("long", [0.91, 0.93, 0.95], above=0.9, rule="every", fmt=".1%", over="splits",
+          says="a rather long sentence that states what this claim measures, in words")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 1 and all(len(line) <= 80 for line in lines)
+    assert "every one of 3 splits" in " ".join(lines)
+
+
+def test_over_must_name_something(shown):
+    with pytest.raises(ValueError, match="over must name"):
+        claim("x", [1.0, 2.0], above=0.0, rule="every", over="", says="something")
