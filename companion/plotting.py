@@ -110,3 +110,75 @@ def mean_and_spread(
     c = color(method or label)
     ax.errorbar(x, runs.mean(axis=0), yerr=runs.std(axis=0), color=c, label=label,
                 marker=marker, capsize=3)
+
+
+def draw_graph(
+    ax: Axes,
+    nodes: dict[str, tuple[float, float, str]],
+    edges: Sequence[tuple[str, str, str]],
+    edge_colors: dict[str, str],
+    fontsize: float = 11,
+    margin: float = 0.7,
+) -> None:
+    """Draw a small computational graph: boxed node labels joined by coloured arrows.
+
+    Parameters
+    ----------
+    ax : Axes
+        Where to draw; its axis lines are switched off and its limits fitted to the nodes.
+    nodes : dict
+        ``name -> (x, y, label)``: the position of each node and its (TeX) label.
+    edges : sequence of (str, str, str)
+        ``(from, to, kind)`` for each arrow; ``kind`` picks the colour.
+    edge_colors : dict
+        ``kind -> colour`` for every kind used by ``edges``.
+    fontsize : float
+        Font size of the node labels.
+    margin : float
+        Space around the outermost nodes, in data units.
+
+    Raises
+    ------
+    ValueError
+        When an edge names a node or a kind that is not given.
+    """
+    for start, end, kind in edges:
+        for name in (start, end):
+            if name not in nodes:
+                raise ValueError(f"edges: node {name!r} is not in nodes")
+        if kind not in edge_colors:
+            raise ValueError(f"edges: kind {kind!r} has no colour in edge_colors")
+    boxes = {
+        name: ax.text(x, y, label, ha="center", va="center", fontsize=fontsize,
+                      color="black", zorder=3,
+                      bbox=dict(boxstyle="round,pad=0.35", facecolor="white",
+                                edgecolor="0.4"))
+        for name, (x, y, label) in nodes.items()
+    }
+    xs = [x for x, _, _ in nodes.values()]
+    ys = [y for _, y, _ in nodes.values()]
+    ax.set_xlim(min(xs) - margin, max(xs) + margin)
+    ax.set_ylim(min(ys) - margin, max(ys) + margin)
+    # Half-sizes of the boxes in data units, so that arrows end at the box edges.
+    renderer = ax.figure.canvas.get_renderer()
+    to_data = ax.transData.inverted()
+    half = {}
+    for name, text in boxes.items():
+        text.update_bbox_position_size(renderer)
+        (x0, y0), (x1, y1) = to_data.transform(text.get_bbox_patch().get_window_extent(renderer))
+        half[name] = (abs(x1 - x0) / 2, abs(y1 - y0) / 2)
+
+    def edge_point(name: str, dx: float, dy: float) -> tuple[float, float]:
+        """Where the ray from the centre of ``name`` along (dx, dy) leaves its box."""
+        hw, hh = half[name]
+        t = min(hw / abs(dx) if dx else np.inf, hh / abs(dy) if dy else np.inf)
+        x, y, _ = nodes[name]
+        return x + t * dx, y + t * dy
+
+    for start, end, kind in edges:
+        (x0, y0, _), (x1, y1, _) = nodes[start], nodes[end]
+        dx, dy = x1 - x0, y1 - y0
+        ax.annotate("", xy=edge_point(end, -dx, -dy), xytext=edge_point(start, dx, dy),
+                    zorder=2, arrowprops=dict(arrowstyle="-|>", color=edge_colors[kind],
+                                              lw=1.8, shrinkA=1, shrinkB=1))
+    ax.axis("off")
