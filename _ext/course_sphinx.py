@@ -2,6 +2,12 @@
 
 - With no repository address set in ``_config.yml``, switch off the buttons that need one
   (launch, repository, issues) instead of failing the build.
+- pydata-sphinx-theme 0.17.1 (which sphinx-book-theme 1.3.0 pins) fills an otherwise empty site
+  header with a second search box, and with it a hidden menu button and a hidden contents button;
+  the book theme's script binds to the first ``.primary-toggle`` of the page, the hidden one, so
+  the visible menu and contents buttons did nothing. Keep the header empty (``navbar_persistent``
+  set to nothing): pydata then renders no header, and both themes' scripts bind to the buttons the
+  reader sees. The search box of the sidebar stays the one search box of a page.
 - Sphinx 7.4 with sphinx-book-theme emits the same inline script twice on every page (the second
   copy throws ``Identifier 'THEBE_JS_URL' has already been declared`` in the console); keep each
   script once.
@@ -23,6 +29,10 @@ def _buttons_need_a_repository(app: Sphinx, config: Config) -> None:
         options["launch_buttons"] = {}
 
 
+def _one_header(app: Sphinx, config: Config) -> None:
+    config.html_theme_options.setdefault("navbar_persistent", [])
+
+
 def _unique_scripts(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
     scripts = context.get("script_files")
     if not scripts:
@@ -39,5 +49,6 @@ def _unique_scripts(app: Sphinx, pagename: str, templatename: str, context: dict
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _buttons_need_a_repository)
+    app.connect("config-inited", _one_header)
     app.connect("html-page-context", _unique_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
