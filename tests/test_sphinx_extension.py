@@ -50,3 +50,14 @@ def test_each_script_is_kept_once():
     course_sphinx._unique_scripts(None, "page", "page.html", context, None)
     kept = [(s.filename, s.attributes.get("body")) for s in context["script_files"]]
     assert kept == [("_static/a.js", None), (None, thebe), ("", "other")]
+
+
+def test_the_site_header_stays_empty():
+    """pydata-sphinx-theme fills an unset ``navbar_persistent`` with a search box, and with it a
+    header whose hidden buttons took the menu and contents clicks."""
+    config = SimpleNamespace(html_theme_options={})
+    course_sphinx._one_header(None, config)
+    assert config.html_theme_options["navbar_persistent"] == []
+    config = SimpleNamespace(html_theme_options={"navbar_persistent": ["theme-switcher"]})
+    course_sphinx._one_header(None, config)
+    assert config.html_theme_options["navbar_persistent"] == ["theme-switcher"]
