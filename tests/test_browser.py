@@ -366,3 +366,18 @@ def test_every_page_has_the_favicon(html_dir):
         match = re.search(r'<link rel="icon" href="([^"]+)"', text)
         assert match, f"{page}: no favicon link"
         assert (html_dir / page).parent.joinpath(match.group(1)).resolve().exists(), f"{page}: favicon missing"
+
+
+def test_bibliography_is_labelled_author_year(html_dir):
+    text = (html_dir / "book" / "bibliography.html").read_text()
+    labels = re.findall(r'fn-bracket">\[</span>([^<]*)<', text)
+    assert labels, "the bibliography lists no entry"
+    odd = [label for label in labels if not re.fullmatch(r"\S.*, (\d{4}|n\.d\.)[a-z]?", label)]
+    assert not odd, f"bibliography labels that are not author-year: {odd}"
+
+
+def test_index_and_glossary_are_not_empty(html_dir):
+    index = (html_dir / "genindex.html").read_text()
+    glossary = (html_dir / "book" / "glossary.html").read_text()
+    assert index.count("<li>") >= 30, "the index has fewer than 30 entries"
+    assert glossary.count('<dt id="term-') >= 30, "the glossary defines fewer than 30 terms"
