@@ -1,0 +1,57 @@
+"""The companion installs as one package with loose requirements; the install probe fails fast."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import zipfile
+
+from bookinfo import ROOT
+from reachable import reachable
+
+
+def test_the_wheel_holds_only_the_companion(tmp_path):
+    """No top-level ``benchmarks`` (or tests, tools) package lands in site-packages."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, cwd=tmp_path,
+    )
+    (wheel,) = tmp_path.glob("normalization_measured-*.whl")
+    top = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    packages = {t for t in top if not t.endswith(".dist-info")}
+    assert packages == {"companion"}, f"the wheel installs top-level {sorted(packages)}"
+
+
+def test_requirements_of_the_package_are_lower_bounds():
+    """Colab keeps its own torch: the package never pins an exact version."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    exact = [d for d in deps if "==" in d or "<" in d]
+    assert not exact, f"pyproject.toml pins {exact}; exact pins belong in requirements.txt"
+    assert any(d.startswith("torch>=") for d in deps)
+
+
+def test_an_unknown_host_is_unreachable_at_once():
+    start = time.monotonic()
+    assert not reachable("https://no-such-host.invalid/whl/cpu/", timeout=5)
+    assert time.monotonic() - start < 5
+
+
+def test_a_silent_server_is_given_up_after_the_timeout():
+    """A firewall that accepts and never answers (or drops packets) costs the timeout, not minutes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    held = []
+    thread = threading.Thread(target=lambda: held.append(listener.accept()), daemon=True)
+    thread.start()
+    try:
+        start = time.monotonic()
+        assert not reachable(f"http://127.0.0.1:{listener.getsockname()[1]}/", timeout=1)
+        assert time.monotonic() - start < 3
+    finally:
+        listener.close()
