@@ -381,3 +381,10 @@ def test_index_and_glossary_are_not_empty(html_dir):
     glossary = (html_dir / "book" / "glossary.html").read_text()
     assert index.count("<li>") >= 30, "the index has fewer than 30 entries"
     assert glossary.count('<dt id="term-') >= 30, "the glossary defines fewer than 30 terms"
+
+
+def test_printing_wraps_code_instead_of_clipping_it(server, browser):
+    with opened(browser, server, f"{CHAPTERS[0]}.html") as tab:
+        tab.emulate_media(media="print")
+        modes = set(tab.eval_on_selector_all("div.highlight pre", "els => els.map(e => getComputedStyle(e).whiteSpace)"))
+        assert modes == {"pre-wrap"}, f"printed code blocks use white-space {modes}, not pre-wrap"
