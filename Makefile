@@ -70,7 +70,7 @@ serve:
 
 pdf: $(STAMP)
 	$(JB) build . --builder pdflatex --keep-going
-	@echo "The PDF is in _build/latex/"
+	@echo "The PDF is _build/latex/normalization-measured.pdf"
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks --notebooks
