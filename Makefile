@@ -37,7 +37,8 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if [ -n "$(TORCH_INDEX)" ] && $(BIN)/python tools/reachable.py "$(TORCH_INDEX)/torch/" --timeout $(PROBE_TIMEOUT); then \
 		echo "torch: the CPU build from $(TORCH_INDEX)"; \
-		$(PIP) install --quiet --timeout 30 --index-url "$(TORCH_INDEX)" "$$(grep '^torch==' requirements.txt)"; \
+		$(PIP) install --quiet --timeout 30 --index-url "$(TORCH_INDEX)" "$$(grep '^torch==' requirements.txt)" \
+			|| echo "torch: the CPU index failed; from pip's configured index"; \
 	else \
 		echo "torch: $(if $(TORCH_INDEX),$(TORCH_INDEX) not reachable,no TORCH_INDEX); from pip's configured index"; \
 	fi

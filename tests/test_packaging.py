@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
 import subprocess
 import sys
@@ -39,6 +40,23 @@ def test_an_unknown_host_is_unreachable_at_once():
     start = time.monotonic()
     assert not reachable("https://no-such-host.invalid/whl/cpu/", timeout=5)
     assert time.monotonic() - start < 5
+
+
+def test_a_proxy_answering_404_for_every_host_is_unreachable():
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        assert not reachable(f"http://127.0.0.1:{httpd.server_address[1]}/whl/cpu/torch/", timeout=5)
+    finally:
+        httpd.shutdown()
 
 
 def test_a_silent_server_is_given_up_after_the_timeout():
