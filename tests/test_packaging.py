@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import threading
 import time
 import tomllib
 import zipfile
+
+import pytest
 
 from bookinfo import ROOT
 from reachable import reachable
@@ -73,3 +76,15 @@ def test_a_silent_server_is_given_up_after_the_timeout():
         assert time.monotonic() - start < 3
     finally:
         listener.close()
+
+
+def test_make_clean_removes_build_artefacts(tmp_path):
+    """``make clean`` leaves no ``build/``, ``*.egg-info`` or ``_build`` behind (and keeps .venv)."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    for path in ("build/lib", "normalization_measured.egg-info", "_build/html", ".venv/bin"):
+        (tmp_path / path).mkdir(parents=True)
+    subprocess.run(["make", "clean"], cwd=tmp_path, check=True, capture_output=True)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".venv", "Makefile"], f"make clean left {left}"
