@@ -50,12 +50,20 @@ def test_executed_top_to_bottom(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_first_cell_installs_and_seeds(path):
+    """The hidden first cell installs the companion *release* the notebook was executed with:
+    ``git+<repository.url of _config.yml>@v<project.version of pyproject.toml>`` (the block of
+    tools/nbtools.py; ``make pin-install-cells`` writes it), then seeds."""
+    from nbtools import install_block, release
+
     first = code_cells(load(path))[0]
     text = source(first)
     url = config()["repository"]["url"]
+    block = install_block(url, release())
     assert "remove-cell" in tags(first), f"{path.name}: the first code cell must be tagged remove-cell"
-    assert 'importlib.util.find_spec("companion") is None' in text, f"{path.name}: no guarded install"
-    assert f"git+{url}" in text, f"{path.name}: the install cell must install from {url} (_config.yml)"
+    assert text.startswith(block), (
+        f"{path.name}: the first cell must begin with the pinned install of {url} at {release()} "
+        f"(run make pin-install-cells); expected:\n{block}"
+    )
     assert re.search(r"^rng = setup_notebook\(seed=\d+\)$", text, re.M), (
         f"{path.name}: the first code cell must call setup_notebook"
     )

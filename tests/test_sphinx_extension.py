@@ -50,3 +50,29 @@ def test_each_script_is_kept_once():
     course_sphinx._unique_scripts(None, "page", "page.html", context, None)
     kept = [(s.filename, s.attributes.get("body")) for s in context["script_files"]]
     assert kept == [("_static/a.js", None), (None, thebe), ("", "other")]
+
+
+def test_the_site_header_stays_empty():
+    """pydata-sphinx-theme fills an unset ``navbar_persistent`` with a search box, and with it a
+    header whose hidden buttons took the menu and contents clicks."""
+    config = SimpleNamespace(html_theme_options={})
+    course_sphinx._one_header(None, config)
+    assert config.html_theme_options["navbar_persistent"] == []
+    config = SimpleNamespace(html_theme_options={"navbar_persistent": ["theme-switcher"]})
+    course_sphinx._one_header(None, config)
+    assert config.html_theme_options["navbar_persistent"] == ["theme-switcher"]
+
+
+def test_bibliography_labels_are_author_year():
+    from pybtex.database import Entry, Person
+
+    def entry(*authors, year="2016"):
+        e = Entry("article", fields={"year": year, "title": "T"})
+        e.persons["author"] = [Person(a) for a in authors]
+        return e
+
+    assert course_sphinx.author_year_label(entry("Welford, B. P.", year="1962")) == "Welford, 1962"
+    assert course_sphinx.author_year_label(entry("Wu, Yuxin", "He, Kaiming", year="2018")) == "Wu and He, 2018"
+    assert course_sphinx.author_year_label(entry("Ba, J.", "Kiros, J.", "Hinton, G.")) == "Ba et al., 2016"
+    labels = list(course_sphinx.AuthorYearLabels().format_labels([entry("Li, Y."), entry("Li, Y.")]))
+    assert labels == ["Li, 2016a", "Li, 2016b"]
