@@ -6,7 +6,8 @@ costs mostly per-call overhead. :class:`StackedMLP` holds ``S`` networks built b
 network ``s`` reading ``x[:, s]``, output ``(N, S, classes)``. Nothing is shared:
 
 - a hidden linear layer is one weight tensor ``(S, out, in)``, :math:`y_{ns} = W_s x_{ns} + b_s`;
-- a batch norm layer is one ``torch.nn.BatchNorm1d(S * width)`` over the flattened
+- a batch norm layer (torch's, or ``companion.nn``'s batch or ghost batch norm) is one layer
+  of ``S * width`` channels over the flattened
   ``(N, S * width)`` input, whose channels ``s * width ... (s + 1) * width - 1`` belong to network
   ``s`` alone, so each network is normalized with the statistics of its own batch;
 - activations and dropout act elementwise (dropout masks are drawn independently).
@@ -54,7 +55,7 @@ class StackedMLP(nn.Module):
             column = [net[i] for net in nets]
             if isinstance(module, nn.Linear):
                 layers.append(_StackedLinear(column))
-            elif isinstance(module, nn.BatchNorm1d):
+            elif _is_batch_norm(module):
                 layers.append(_stacked_batchnorm(column))
             elif isinstance(module, nn.Dropout) or not any(True for _ in module.parameters()):
                 layers.append(copy.deepcopy(module))
@@ -68,7 +69,7 @@ class StackedMLP(nn.Module):
             raise ValueError(f"x must have shape (N, {self.copies}, features), got {tuple(x.shape)}")
         n = x.shape[0]
         for layer in self.layers:
-            if isinstance(layer, nn.BatchNorm1d):
+            if _is_batch_norm(layer):
                 x = layer(x.reshape(n, -1)).reshape(n, self.copies, -1)
             else:
                 x = layer(x)
@@ -85,7 +86,7 @@ class StackedMLP(nn.Module):
                     module.weight.copy_(layer.weight[s])
                     if module.bias is not None:
                         module.bias.copy_(layer.bias[s])
-                elif isinstance(layer, nn.BatchNorm1d):
+                elif _is_batch_norm(layer):
                     width = module.num_features
                     part = slice(s * width, (s + 1) * width)
                     for key, value in layer.state_dict().items():
@@ -108,10 +109,21 @@ class _StackedLinear(nn.Module):
         return y if self.bias is None else y + self.bias
 
 
-def _stacked_batchnorm(norms: Sequence[nn.BatchNorm1d]) -> nn.BatchNorm1d:
+def _is_batch_norm(module: nn.Module) -> bool:
+    """torch's BatchNorm1d, or a (ghost) batch norm of ``companion.nn``: per-channel statistics."""
+    from companion.nn.batchnorm import _BatchNorm
+
+    return isinstance(module, (nn.BatchNorm1d, _BatchNorm))
+
+
+def _stacked_batchnorm(norms: Sequence[nn.Module]) -> nn.Module:
+    """One layer of the same class over S * width channels, holding every network's state."""
     first = norms[0]
-    stacked = nn.BatchNorm1d(len(norms) * first.num_features, eps=first.eps, momentum=first.momentum,
-                             affine=first.affine, track_running_stats=first.track_running_stats)
+    options = {"eps": first.eps, "momentum": first.momentum, "affine": first.affine,
+               "track_running_stats": first.track_running_stats}
+    if hasattr(first, "virtual_batch_size"):  # ghost batches are cut along N: the same for every network
+        options["virtual_batch_size"] = first.virtual_batch_size
+    stacked = type(first)(len(norms) * first.num_features, **options)
     with torch.no_grad():
         for key, value in stacked.state_dict().items():
             parts = [m.state_dict()[key] for m in norms]

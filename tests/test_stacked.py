@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from companion.data import load_split
+from companion.nn import GhostBatchNorm1d
 from companion.stacked import StackedMLP, stacked_accuracy, train_stacked
 from companion.training import accuracy, make_mlp, train
 
@@ -25,7 +26,10 @@ def _nets(seeds, **kwargs):
     return nets
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"norm": nn.BatchNorm1d}, {"norm": nn.BatchNorm1d, "dropout": 0.5}])
+GHOST = {"norm": lambda width: GhostBatchNorm1d(width, virtual_batch_size=4)}
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"norm": nn.BatchNorm1d}, {"norm": nn.BatchNorm1d, "dropout": 0.5}, GHOST])
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_each_stacked_network_equals_its_unstacked_copy(kwargs, mode):
     stacked = StackedMLP(_nets([0, 1, 2], **kwargs))
