@@ -182,3 +182,50 @@ def draw_graph(
                     zorder=2, arrowprops=dict(arrowstyle="-|>", color=edge_colors[kind],
                                               lw=1.8, shrinkA=1, shrinkB=1))
     ax.axis("off")
+
+
+def paired_differences(
+    ax: Axes,
+    x: Sequence[float] | np.ndarray,
+    diffs: np.ndarray,
+    label: str,
+    method: str | None = None,
+    level: float = 0.95,
+    marker: str = "o",
+) -> None:
+    r"""Draw paired differences over seeds: one dot per seed, and the mean with its t-interval.
+
+    For each ``x[j]`` the column ``diffs[:, j]`` holds one difference per seed (a variant minus its
+    baseline on the same seed). The bar is the two-sided ``level`` Student-t interval of the mean,
+    :math:`\bar d \pm t_{(1+level)/2,\,R-1}\, s_d/\sqrt{R}`, the interval a paired t-test uses; it
+    excludes 0 exactly when the paired test rejects "no difference" at level ``level``.
+
+    Parameters
+    ----------
+    ax : Axes
+    x : array-like, shape (T,)
+        Positions (shift them per method so that several methods do not overlap).
+    diffs : ndarray, shape (R, T)
+        One row per seed, one column per ``x``; R >= 2.
+    label : str
+        Legend label of the means.
+    method : str, optional
+        Method name for :func:`color`; defaults to ``label``.
+    level : float
+        Confidence level of the interval, in (0, 1).
+    """
+    from companion.claims import t_quantile
+
+    diffs = np.asarray(diffs, dtype=float)
+    x = np.asarray(x, dtype=float)
+    if diffs.ndim != 2 or diffs.shape[1] != len(x) or diffs.shape[0] < 2:
+        raise ValueError(f"diffs must have shape (R >= 2, {len(x)}), got {diffs.shape}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    c = color(method or label)
+    seeds = diffs.shape[0]
+    half = t_quantile(level, seeds - 1) * diffs.std(axis=0, ddof=1) / np.sqrt(seeds)
+    ax.plot(np.broadcast_to(x, diffs.shape).ravel(), diffs.ravel(), marker, color=c, alpha=0.3,
+            markersize=3, linestyle="none")
+    ax.errorbar(x, diffs.mean(axis=0), yerr=half, color=c, label=label, marker=marker, capsize=3,
+                linestyle="none")

@@ -26,6 +26,10 @@ def make_mlp(
 ) -> nn.Sequential:
     """A multi-layer perceptron ``Linear → [norm] → activation → [dropout]`` per hidden layer.
 
+    A hidden ``Linear`` followed by a normalization is created with ``bias=False``: the norm
+    subtracts the batch mean, which removes any constant the bias adds (``norm`` brings its own
+    shift β). Without a norm, and for the last ``Linear``, the bias stays.
+
     Parameters
     ----------
     sizes : list of int
@@ -46,7 +50,7 @@ def make_mlp(
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     layers: list[nn.Module] = []
     for width_in, width_out in zip(sizes[:-2], sizes[1:-1]):
-        layers.append(nn.Linear(width_in, width_out))
+        layers.append(nn.Linear(width_in, width_out, bias=norm is None))
         if dropout and dropout_before_norm:
             layers.append(nn.Dropout(dropout))
         if norm is not None:

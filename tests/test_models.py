@@ -191,3 +191,30 @@ def test_deep_relu_net_is_reproducible_from_the_seed():
 def test_deep_relu_net_refuses_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_deep_relu_net(**kwargs)
+
+
+# --- the MLP of chapters 4-9 (companion.training.make_mlp) ---------------------------------------
+
+def test_make_mlp_drops_the_bias_before_a_norm_only():
+    from companion.training import make_mlp
+
+    with_norm = make_mlp([4, 8, 8, 3], norm=nn.BatchNorm1d)
+    linears = [m for m in with_norm if isinstance(m, nn.Linear)]
+    assert [m.bias is None for m in linears] == [True, True, False]  # the classifier keeps its bias
+    assert all(m.bias is not None for m in make_mlp([4, 8, 8, 3]) if isinstance(m, nn.Linear))
+    before = make_mlp([4, 8, 3], norm=nn.BatchNorm1d, dropout=0.5, dropout_before_norm=True)
+    assert before[0].bias is None and before[-1].bias is not None
+
+
+def test_make_mlp_without_bias_computes_what_a_biased_one_does_in_train_mode():
+    from companion.training import make_mlp
+
+    torch.manual_seed(0)
+    net = make_mlp([6, 5, 3], norm=nn.BatchNorm1d)
+    biased = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 3))
+    with torch.no_grad():
+        biased[0].weight.copy_(net[0].weight)
+        biased[0].bias.uniform_(-3, 3)  # any bias: the batch mean takes it away
+        biased[3].load_state_dict(net[3].state_dict())
+    x = torch.randn(16, 6)
+    assert torch.allclose(net(x), biased(x), atol=1e-5)
