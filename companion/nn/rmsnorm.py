@@ -24,6 +24,13 @@ from companion.nn._stats import restore_dtype, working_copy
 from companion.nn.layernorm import check_trailing_shape
 
 
+def machine_epsilon(dtype: torch.dtype) -> float:
+    """``torch.finfo(dtype).eps`` of a float32 or float64 working dtype (``finfo`` does not script)."""
+    if dtype == torch.float64:
+        return 2.220446049250313e-16
+    return 1.1920928955078125e-07
+
+
 class RMSNorm(nn.Module):
     """Divide each sample by the RMS of its last ``len(normalized_shape)`` dimensions.
 
@@ -69,7 +76,7 @@ class RMSNorm(nn.Module):
         work = working_copy(input)
         eps = self.eps
         if eps is None:
-            eps = torch.finfo(work.dtype).eps
+            eps = machine_epsilon(work.dtype)
         if input.numel() > 0:
             dims = list(range(input.dim() - len(normalized_shape), input.dim()))
             mean_square = (work * work).mean(dim=dims, keepdim=True)
