@@ -64,3 +64,13 @@ def test_ghost_batch_of_one_sample_says_so():
 def test_ghost_batch_remainder_of_one_is_named():
     with pytest.raises(ValueError, match="a batch of 5 is 1 more than a multiple of virtual_batch_size=2"):
         cnn.GhostBatchNorm1d(3, 2)(torch.randn(5, 3))
+
+
+def test_statistics_whose_sum_overflows_but_are_finite_pass():
+    """The fast check sums the statistics; a finite set whose sum overflows must not raise."""
+    from companion import _checks
+
+    stat = torch.full((8,), 3e38)
+    _checks.finite_statistics("input", stat, stat)  # no error
+    with pytest.raises(ValueError, match="input contains NaN"):
+        _checks.finite_statistics("input", torch.tensor([1.0, float("nan")]), torch.tensor([float("nan")]))
