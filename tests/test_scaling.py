@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sklearn
 import sklearn.preprocessing as skp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from companion.scaling import MinMaxScaler, NotFittedError, RobustScaler, StandardScaler
 
@@ -203,12 +209,6 @@ def test_non_bool_flags_are_refused(kind, name):
 
 # ----------------------------------------------------------------------------- issue 14, item 13
 
-import sklearn  # noqa: E402
-from sklearn.base import clone  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-
 
 @pytest.mark.parametrize("kind", [MinMaxScaler, StandardScaler, RobustScaler])
 def test_float16_and_float32_are_kept(kind):
@@ -266,8 +266,6 @@ def test_not_fitted_error_is_sklearns():
     with pytest.raises(SklearnNotFittedError):
         check_is_fitted(StandardScaler())
 
-
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 _DELIBERATE = {
     "check_do_not_raise_errors_in_init_or_set_params":
