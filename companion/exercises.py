@@ -66,6 +66,12 @@ def _clip(line: str) -> str:
     return line if len(line) <= _WIDTH else line[: _WIDTH - 3] + "..."
 
 
+def _detail(where: str, why: str, shapes: str) -> str:
+    """One detail line: the shapes are appended only when they fit in the line width."""
+    line = where + why + shapes
+    return line if len(line) <= _WIDTH else _clip(where + why)
+
+
 def _tolerance(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -131,7 +137,7 @@ def check_function(
     Prints the verdict first, ``"<name>: correct on 3 of 3 inputs."`` or ``"<name>: wrong on 2 of
     3 inputs:"``, then one indented line per wrong input: its index ``inputs[i]``, then either the largest
     absolute difference (with how many values are off), the shape mismatch, or the exception
-    raised, then the argument shapes. A value counts as correct when
+    raised, then the argument shapes when they fit in the 80-character line. A value counts as correct when
     ``|got - expected| <= atol + rtol * |expected|`` (``numpy.isclose``), or when both are NaN.
     Inputs are copied before each call, so a function that modifies its arguments in place
     cannot spoil the comparison.
@@ -174,16 +180,16 @@ def check_function(
             got = _as_arrays(candidate(*[_copy(a) for a in args]))
         except Exception as exc:  # a learner's bug is a verdict, not a crash
             message = " ".join(str(exc).split())
-            details.append(_clip(f"{where}raised {type(exc).__name__}: {message}{shapes}"))
+            details.append(_detail(where, f"raised {type(exc).__name__}: {message}", shapes))
             continue
         if len(got) != len(expected):
-            details.append(_clip(f"{where}returned {len(got)} arrays, expected {len(expected)}{shapes}"))
+            details.append(_detail(where, f"returned {len(got)} arrays, expected {len(expected)}", shapes))
             continue
         for k, (g, e) in enumerate(zip(got, expected)):
             why = _mismatch(g, e, rtol, atol)
             if why is not None:
                 which = f"result {k}: " if len(expected) > 1 else ""
-                details.append(_clip(where + which + why + shapes))
+                details.append(_detail(where, which + why, shapes))
                 break
     n, wrong = len(inputs), len(details)
     if wrong == 0:

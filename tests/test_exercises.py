@@ -114,3 +114,10 @@ def test_long_messages_are_clipped_to_80_characters(capsys):
 def test_tensors_and_tuples_compare(capsys):
     t = torch.randn(4, 3)
     assert check_function(lambda a: (a * 2, a.sum()), lambda a: ((a * 2).numpy(), float(a.sum())), [(t,)])
+
+
+def test_shapes_are_dropped_rather_than_cut(capsys):
+    args = tuple(np.ones(3) for _ in range(8))
+    check_function(lambda *a: a[0] + 1, lambda *a: a[0], [args], name="f")
+    out = lines(capsys)
+    assert out[1] == "  inputs[0]: max |difference| = 1.0e+00, 3 of 3 values off"
