@@ -18,9 +18,65 @@ import copy
 
 import torch
 
-__all__ = ["fold_batchnorm", "fold_sequential"]
+from companion.frozen import _FrozenBatchNorm
 
-_FOLDABLE = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+__all__ = ["FoldedConv1d", "FoldedConv2d", "FoldedConv3d", "FoldedLinear", "fold_batchnorm", "fold_sequential"]
+
+
+class _Folded:
+    """Mixin of a layer with a batch norm folded in: refuses the inputs on which the fold is not exact.
+
+    Batch norm normalizes dimension 1 of its input. ``Linear`` maps the *last* dimension, so a
+    ``Linear`` followed by ``BatchNorm1d`` folds exactly only for 2-D (N, features) input, where the
+    two coincide; on (N, C, L) input the unfolded model normalizes C while the folded weights scale
+    L. Likewise a convolution folds exactly for batched input only (unbatched (C, L) output would be
+    read by ``BatchNorm1d`` as (N, C)). ``input_ndim`` is the one input dimensionality allowed.
+    """
+
+    input_ndim: int
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.dim() != self.input_ndim:
+            raise ValueError(
+                f"input must be {self.input_ndim}-D, got {input.dim()}-D input of shape {tuple(input.shape)}: "
+                f"this {type(self).__name__} has a batch norm folded in, which equals the unfolded pair "
+                f"only when the batch norm saw the layer's output channels at dim 1 ({self.input_ndim}-D input)"
+            )
+        return super().forward(input)  # type: ignore[misc]
+
+
+class FoldedLinear(_Folded, torch.nn.Linear):
+    """A ``torch.nn.Linear`` with a batch norm folded in; accepts (N, in_features) input only."""
+
+    input_ndim = 2
+
+
+class FoldedConv1d(_Folded, torch.nn.Conv1d):
+    """A ``torch.nn.Conv1d`` with a batch norm folded in; accepts batched (N, C, L) input only."""
+
+    input_ndim = 3
+
+
+class FoldedConv2d(_Folded, torch.nn.Conv2d):
+    """A ``torch.nn.Conv2d`` with a batch norm folded in; accepts batched (N, C, H, W) input only."""
+
+    input_ndim = 4
+
+
+class FoldedConv3d(_Folded, torch.nn.Conv3d):
+    """A ``torch.nn.Conv3d`` with a batch norm folded in; accepts batched (N, C, D, H, W) input only."""
+
+    input_ndim = 5
+
+
+# exact layer type -> the folded type (a folded layer can take a second batch norm)
+_FOLDED: dict[type, type] = {
+    torch.nn.Linear: FoldedLinear,
+    torch.nn.Conv1d: FoldedConv1d,
+    torch.nn.Conv2d: FoldedConv2d,
+    torch.nn.Conv3d: FoldedConv3d,
+}
+_FOLDED.update({folded: folded for folded in list(_FOLDED.values())})
 
 
 def _out_channels(layer: torch.nn.Module) -> int:
@@ -28,16 +84,21 @@ def _out_channels(layer: torch.nn.Module) -> int:
 
 
 def _running_stats(bn: object) -> tuple[torch.Tensor, torch.Tensor]:
-    """Check that ``bn`` looks like an eval-mode batch norm with running statistics; return them."""
+    """Check that ``bn`` looks like an eval-mode batch norm with running statistics; return them.
+
+    In eval mode a batch norm uses its running statistics whenever it has the buffers, even if
+    ``track_running_stats`` was switched off after training (PyTorch's rule), so only missing
+    buffers make the fold impossible. A frozen batch norm has no training mode: always accepted.
+    """
     missing = [a for a in ("running_mean", "running_var", "eps", "weight", "bias", "training") if not hasattr(bn, a)]
     if missing:
         raise TypeError(
             f"bn must be a batch norm layer (with running_mean, running_var, eps, weight, bias, training), "
             f"got {type(bn).__name__} without {', '.join(missing)}"
         )
-    if bn.training:
+    if bn.training and not isinstance(bn, _FrozenBatchNorm):
         raise ValueError("bn is in training mode: fold only an eval-mode batch norm: call bn.eval() first")
-    if bn.running_mean is None or bn.running_var is None or getattr(bn, "track_running_stats", True) is False:
+    if bn.running_mean is None or bn.running_var is None:
         raise ValueError(
             "bn has no running statistics (track_running_stats=False): in eval mode it still normalizes "
             "with batch statistics, which no fixed layer can reproduce"
@@ -45,38 +106,65 @@ def _running_stats(bn: object) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(bn.running_mean), torch.as_tensor(bn.running_var)
 
 
+def _check_bn_accepts(layer: torch.nn.Module, bn: object) -> None:
+    """Refuse a pair whose batch norm cannot normalize the layer's output at dim 1.
+
+    The layer's output is ``input_ndim``-D in the only case the fold is exact (see :class:`_Folded`);
+    a batch norm with ``_check_input_dim`` (torch's, companion's, frozen) is asked whether it takes
+    that. A duck-typed batch norm without the method is assumed to.
+    """
+    ndim = _FOLDED[type(layer)].input_ndim
+    check = getattr(bn, "_check_input_dim", None)
+    if check is None:
+        return
+    try:
+        check(torch.empty((1,) * ndim))
+    except (ValueError, NotImplementedError):
+        raise ValueError(
+            f"bn ({type(bn).__name__}) does not normalize the {ndim}-D output of a {type(layer).__name__} "
+            f"at dim 1: this pair cannot be folded exactly"
+        ) from None
+
+
 def fold_batchnorm(layer: torch.nn.Module, bn: torch.nn.Module) -> torch.nn.Module:
     """Return a new layer equal to ``bn(layer(x))`` with ``bn`` in eval mode.
 
     Parameters
     ----------
-    layer : torch.nn.Linear or torch.nn.Conv1d / Conv2d / Conv3d
+    layer : torch.nn.Linear or torch.nn.Conv1d / Conv2d / Conv3d (exactly these types)
         With or without bias, any ``groups``, stride, padding or dilation (the copy keeps them).
-    bn : batch norm in eval mode
-        ``torch.nn.BatchNorm1d/2d/3d`` or any module with the same attributes (``running_mean``,
-        ``running_var``, ``eps``, ``weight``, ``bias``, ``training``), e.g. ``companion.nn``'s.
-        ``affine=False`` (weight and bias None) counts as γ = 1, β = 0.
+    bn : batch norm in eval mode, or a frozen batch norm (``companion.frozen``, in any mode)
+        ``torch.nn.BatchNorm1d/2d/3d``, ``companion.nn``'s batch norms, or any module with the same
+        attributes (``running_mean``, ``running_var``, ``eps``, ``weight``, ``bias``, ``training``).
+        ``affine=False`` (weight and bias None) counts as γ = 1, β = 0. A layer whose
+        ``track_running_stats`` was switched off after training but still holds the buffers is
+        folded: in eval mode it normalizes with them.
 
     Returns
     -------
-    torch.nn.Module
-        A deep copy of ``layer`` with weight W' and bias b' (the bias is added if ``layer`` had
-        none), in the layer's dtype and device, with the ``requires_grad`` flag of ``layer.weight``.
-        ``layer`` and ``bn`` are not modified. The arithmetic is done in float64.
+    FoldedLinear, FoldedConv1d, FoldedConv2d or FoldedConv3d
+        A deep copy of ``layer`` (an instance of its type) with weight W' and bias b' (the bias is
+        added if ``layer`` had none), in the layer's dtype and device, with the ``requires_grad``
+        flag of ``layer.weight``. It refuses inputs on which the fold is not exact: a
+        ``FoldedLinear`` takes 2-D (N, features) input only, a folded convolution batched input only
+        (see :class:`_Folded`). ``layer`` and ``bn`` are not modified. The arithmetic is done in float64.
 
     Raises
     ------
     TypeError
         ``layer`` is not one of the supported types, or ``bn`` lacks batch norm's attributes.
     ValueError
-        ``bn`` is in training mode, has no running statistics, or its channel count differs from
+        ``bn`` is in training mode, has no running statistics, does not normalize the layer's
+        output at dim 1 (e.g. ``Linear`` then ``BatchNorm2d``), or its channel count differs from
         the layer's output channels.
     """
-    if not isinstance(layer, _FOLDABLE):
+    if type(layer) not in _FOLDED:
         raise TypeError(
-            f"layer must be a torch.nn.Linear, Conv1d, Conv2d or Conv3d, got {type(layer).__name__}"
+            f"layer must be a torch.nn.Linear, Conv1d, Conv2d or Conv3d (not a subclass, whose forward "
+            f"may differ), got {type(layer).__name__}"
         )
     running_mean, running_var = _running_stats(bn)
+    _check_bn_accepts(layer, bn)
     channels = _out_channels(layer)
     if running_mean.numel() != channels:
         raise ValueError(
@@ -98,6 +186,7 @@ def fold_batchnorm(layer: torch.nn.Module, bn: torch.nn.Module) -> torch.nn.Modu
     folded_bias = (bias - mean) * scale + beta
 
     fused = copy.deepcopy(layer)
+    fused.__class__ = _FOLDED[type(layer)]  # same state; refuses inputs where the fold is not exact
     like = {"dtype": layer.weight.dtype, "device": layer.weight.device}
     requires_grad = layer.weight.requires_grad
     fused.weight = torch.nn.Parameter(folded_weight.to(**like), requires_grad)
@@ -118,7 +207,9 @@ def fold_sequential(model: torch.nn.Sequential) -> torch.nn.Sequential:
     TypeError
         ``model`` is not a ``torch.nn.Sequential``.
     ValueError
-        As :func:`fold_batchnorm`, e.g. a batch norm still in training mode.
+        As :func:`fold_batchnorm`, e.g. a batch norm still in training mode, or a pair that cannot
+        be folded exactly. The folded model refuses inputs on which it would differ from ``model``
+        (a ``Linear`` + ``BatchNorm1d`` pair folds for 2-D input only).
     """
     if not isinstance(model, torch.nn.Sequential):
         raise TypeError(f"model must be a torch.nn.Sequential, got {type(model).__name__}")
@@ -128,7 +219,7 @@ def fold_sequential(model: torch.nn.Sequential) -> torch.nn.Sequential:
     while i < len(modules):
         module = modules[i]
         following = modules[i + 1] if i + 1 < len(modules) else None
-        if isinstance(module, _FOLDABLE) and getattr(following, "running_mean", None) is not None:
+        if type(module) in _FOLDED and getattr(following, "running_mean", None) is not None:
             folded.append(fold_batchnorm(module, following))
             i += 2
             continue

@@ -55,7 +55,8 @@ def _check_percentiles(percentiles: object) -> tuple[float, ...]:
 
 def _as_tensor(name: str, x: object) -> torch.Tensor:
     if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
+        # from_numpy refuses negative strides (a reversed view) and non-native byte order
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("=")))
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -130,6 +131,14 @@ def tensor_stats(
     if saturation is not None:
         stats["saturation"] = saturation_fraction(values, kind=saturation, threshold=threshold)
     return stats
+
+
+def _numpy_copy(x: torch.Tensor) -> np.ndarray:
+    """A flat numpy copy of ``x``; bfloat16 (which numpy lacks) becomes float32, exactly."""
+    x = x.detach().reshape(-1).cpu()
+    if x.dtype == torch.bfloat16:
+        x = x.float()
+    return x.numpy().copy()
 
 
 def _stack(records: list[dict[str, float | np.ndarray]]) -> dict[str, np.ndarray]:
@@ -212,7 +221,8 @@ class Recorder:
     gradients : dict {name: dict {stat: ndarray}}
         Same layout for the output gradients, one entry per backward pass.
     values, grad_values : dict {name: ndarray}
-        Last output / output gradient, flattened, when ``keep_values``.
+        Last output / output gradient, flattened, when ``keep_values``; in the tensor's dtype,
+        except bfloat16, which numpy lacks: stored as float32 (exactly).
 
     Examples
     --------
@@ -258,7 +268,7 @@ class Recorder:
                 raise TypeError(f"Recorder: module {name!r} returned {type(output).__name__}, not a tensor")
             self._forward[name].append(tensor_stats(output, self.percentiles, self.saturation, self.threshold))
             if self.keep_values:
-                self.values[name] = output.detach().reshape(-1).cpu().numpy().copy()
+                self.values[name] = _numpy_copy(output)
             if output.requires_grad:
                 output.register_hook(lambda grad: self._record_grad(name, grad))
 
@@ -267,7 +277,7 @@ class Recorder:
     def _record_grad(self, name: str, grad: torch.Tensor) -> None:
         self._backward[name].append(tensor_stats(grad, self.percentiles))
         if self.keep_values:
-            self.grad_values[name] = grad.detach().reshape(-1).cpu().numpy().copy()
+            self.grad_values[name] = _numpy_copy(grad)
 
     def attach(self) -> Recorder:
         """Register the hooks (done by ``with``). Attaching twice raises."""

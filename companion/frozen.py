@@ -23,11 +23,17 @@ import copy
 import torch
 from torch import nn
 
-from companion import _checks
-from companion.nn import BatchNorm1d, BatchNorm2d
-from companion.nn._stats import channel_view
+from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ["FrozenBatchNorm1d", "FrozenBatchNorm2d", "freeze_batchnorm"]
+from companion import _checks
+from companion.nn import BatchRenorm1d, BatchRenorm2d, GhostBatchNorm1d, GhostBatchNorm2d
+from companion.nn._stats import channel_view, restore_dtype, working_copy
+
+__all__ = ["FrozenBatchNorm", "FrozenBatchNorm1d", "FrozenBatchNorm2d", "FrozenBatchNorm3d", "freeze_batchnorm"]
+
+# companion.nn.BatchNorm1d/2d are instances of torch.nn.BatchNorm1d/2d
+_ONE_D = (nn.BatchNorm1d, GhostBatchNorm1d, BatchRenorm1d)
+_TWO_D = (nn.BatchNorm2d, GhostBatchNorm2d, BatchRenorm2d)
 
 
 class _FrozenBatchNorm(nn.Module):
@@ -91,7 +97,8 @@ class _FrozenBatchNorm(nn.Module):
         _checks.tensor_size("input", input, 1, self.num_features, "num_features")
         scale = self.weight * torch.rsqrt(self.running_var + self.eps)
         shift = self.bias - self.running_mean * scale
-        return input * channel_view(scale, input.dim()) + channel_view(shift, input.dim())
+        out = working_copy(input) * channel_view(scale, input.dim()) + channel_view(shift, input.dim())
+        return restore_dtype(out, input)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}"
@@ -101,31 +108,59 @@ class FrozenBatchNorm1d(_FrozenBatchNorm):
     """Frozen batch norm for (N, C) features or (N, C, L) sequences (module docstring)."""
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
-        _checks.tensor_ndim("input", input, (2, 3), "(N, C) or (N, C, L)")
+        _checks.tensor_ndim("input", input, [2, 3], "(N, C) or (N, C, L)")
 
 
 class FrozenBatchNorm2d(_FrozenBatchNorm):
     """Frozen batch norm for (N, C, H, W) images, like torchvision's ``FrozenBatchNorm2d``."""
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
-        _checks.tensor_ndim("input", input, (4,), "(N, C, H, W)")
+        _checks.tensor_ndim("input", input, [4], "(N, C, H, W)")
+
+
+class FrozenBatchNorm3d(_FrozenBatchNorm):
+    """Frozen batch norm for (N, C, D, H, W) volumes (frozen ``torch.nn.BatchNorm3d``)."""
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        _checks.tensor_ndim("input", input, [5], "(N, C, D, H, W)")
+
+
+class FrozenBatchNorm(_FrozenBatchNorm):
+    """Frozen batch norm for any (N, C, *) input, like ``torch.nn.SyncBatchNorm`` accepts."""
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"input must be at least 2-D (N, C, *), got {input.dim()}-D input")
 
 
 def _frozen_class(module: nn.Module) -> type[_FrozenBatchNorm] | None:
-    """The frozen class replacing ``module``, or None when it is not a 1-D/2-D batch norm."""
-    if isinstance(module, (nn.BatchNorm1d, BatchNorm1d)):
+    """The frozen class replacing ``module``, or None when it is not a batch norm layer.
+
+    A batch norm layer is any ``torch.nn.modules.batchnorm._BatchNorm``: torch's BatchNorm1d/2d/3d
+    and SyncBatchNorm, and every batch norm of ``companion.nn`` (plain, ghost, renorm). The frozen
+    class accepts the shapes the layer accepted; SyncBatchNorm and unknown subclasses get
+    :class:`FrozenBatchNorm` (any (N, C, *)).
+    """
+    if not isinstance(module, _BatchNorm):
+        return None
+    if isinstance(module, _ONE_D):
         return FrozenBatchNorm1d
-    if isinstance(module, (nn.BatchNorm2d, BatchNorm2d)):
+    if isinstance(module, _TWO_D):
         return FrozenBatchNorm2d
-    return None
+    if isinstance(module, nn.BatchNorm3d):
+        return FrozenBatchNorm3d
+    return FrozenBatchNorm
 
 
 def freeze_batchnorm(model: nn.Module) -> nn.Module:
     """Return a copy of ``model`` with every batch norm layer replaced by its frozen form.
 
-    ``torch.nn.BatchNorm1d/2d`` and ``companion.nn.BatchNorm1d/2d`` become :class:`FrozenBatchNorm1d`
-    / :class:`FrozenBatchNorm2d` holding their current γ, β and running statistics. The copy computes
-    what ``model.eval()`` computes, whatever mode it is put in later; every other module is copied
+    Every batch norm layer, i.e. every ``torch.nn.modules.batchnorm._BatchNorm``: ``torch.nn``'s
+    BatchNorm1d/2d/3d and SyncBatchNorm, ``companion.nn``'s BatchNorm, GhostBatchNorm and
+    BatchRenorm (1d and 2d). Each becomes a :class:`FrozenBatchNorm1d` / ``2d`` / ``3d`` (or, for
+    SyncBatchNorm, :class:`FrozenBatchNorm`) holding its current γ, β and running statistics: the
+    eval-mode map (a ghost or renorm layer in eval mode is plain batch norm). The copy computes what
+    ``model.eval()`` computes, whatever mode it is put in later; every other module is copied
     unchanged, trainable as before. ``model`` is not modified.
 
     Parameters

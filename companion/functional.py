@@ -37,18 +37,21 @@ sums are matrix products with a vector of ones (BLAS reads the data once, at mem
 per-channel factors are laid out as a ``(C, H·W)`` plane, one example's worth, so that numpy's
 inner loops run over contiguous memory instead of a ``(C, 1, 1)`` broadcast (about twice as fast
 per pass on a float32 ``(N, C, H, W)`` array, measured). NaN and infinity are detected on the
-per-channel statistics (they propagate into them), not by an extra pass over the input.
+per-channel statistics (they propagate into them), not by an extra pass over the input. Torch
+tensors are accepted where they carry no autograd graph; one that requires grad is refused by name.
 ``benchmarks/`` measures all of this against PyTorch's fused kernels and a plain copy.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 from companion._checks import momentum as _check_momentum
-from companion._checks import positive_float, positive_int
+from companion._checks import positive_float
 
 __all__ = [
     "NormCache",
@@ -123,9 +126,25 @@ class NormCache(NamedTuple):
 # ----------------------------------------------------------------------------- checks
 
 
+def _numpy(name: str, value: object) -> np.ndarray:
+    """``value`` as a numpy array; a torch tensor that requires grad is refused by name.
+
+    ``np.asarray`` would fail on it with torch's "Can't call numpy() on Tensor that requires grad";
+    silently detaching would hide that this numpy code breaks the autograd graph.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.requires_grad:
+            raise TypeError(
+                f"{name} is a torch tensor that requires grad; these functions work on numpy arrays: "
+                f"pass {name}.detach().numpy()"
+            )
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
 def _check_x(x: object, ndims: tuple[int, ...]) -> np.ndarray:
     """Return x as a float array with an allowed ndim (NaN/inf are caught later, cheaply)."""
-    arr = np.asarray(x)
+    arr = _numpy("x", x)
     if not np.issubdtype(arr.dtype, np.floating):
         raise TypeError(f"x must be a floating-point array, got dtype {arr.dtype}")
     if arr.ndim not in ndims:
@@ -143,7 +162,7 @@ def _check_eps(eps: object, dtype: np.dtype) -> float:
 
 def _check_param(name: str, value: object, shape: tuple[int, ...], what: str, dtype: np.dtype) -> np.ndarray:
     """Return gamma or beta as an array of x's dtype with the expected shape, else raise."""
-    arr = np.asarray(value)
+    arr = _numpy(name, value)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise TypeError(f"{name} must be a real-valued array, got dtype {arr.dtype}")
     if arr.shape != shape:
@@ -167,7 +186,7 @@ def _check_finite_stat(name: str, stat: np.ndarray, source: np.ndarray) -> None:
 def _check_dout(dout: object, cache: object) -> np.ndarray:
     if not isinstance(cache, NormCache):
         raise TypeError(f"cache must be the NormCache returned by a forward pass, got {type(cache).__name__}")
-    arr = np.asarray(dout)
+    arr = _numpy("dout", dout)
     if not np.issubdtype(arr.dtype, np.floating):
         raise TypeError(f"dout must be a floating-point array, got dtype {arr.dtype}")
     if arr.shape != cache.x.shape:
@@ -513,14 +532,31 @@ def layernorm_backward(dout: np.ndarray, cache: NormCache) -> tuple[np.ndarray, 
 
 
 def _check_stats(**arrays: object) -> dict[str, np.ndarray]:
-    out = {name: np.asarray(a) for name, a in arrays.items()}
+    """The statistics as float arrays of running_mean's shape; NaN or infinity raises (they are
+    a few values per channel, so checking them is free, and a NaN would stay in the running
+    statistics for good)."""
+    out = {name: _numpy(name, a) for name, a in arrays.items()}
     shape = out["running_mean"].shape
     for name, arr in out.items():
         if not np.issubdtype(arr.dtype, np.floating):
             raise TypeError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
         if arr.shape != shape:
             raise ValueError(f"{name} must have the shape of running_mean, {shape}, got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinity")
     return out
+
+
+def _batch_count(value: object) -> int:
+    """``num_batches_tracked`` as a positive int: an int, a numpy integer or a one-element integer
+    tensor (the buffer ``bn.num_batches_tracked`` itself)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = int(value.item())
+    elif isinstance(value, np.ndarray) and value.size == 1 and np.issubdtype(value.dtype, np.integer):
+        value = int(value.item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"num_batches_tracked must be a positive int (or bn.num_batches_tracked), got {value!r}")
+    return int(value)
 
 
 def update_running_stats_torch(
@@ -550,9 +586,15 @@ def update_running_stats_torch(
     batch_var_unbiased : ndarray, shape (C,)
     momentum : float in [0, 1] or None
         Weight of the new batch. Note the convention: Keras' ``momentum`` is ``1 − α``.
-    num_batches_tracked : int, optional
+    num_batches_tracked : int or one-element integer tensor, optional
         Required when ``momentum`` is None: the value of PyTorch's ``num_batches_tracked`` buffer
-        after counting this batch (1 on the first batch).
+        after counting this batch (1 on the first batch); ``bn.num_batches_tracked`` itself works.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Non-float or mismatched arrays, a tensor that requires grad, NaN or infinity in any of
+        the statistics, a bad momentum or count.
 
     Returns
     -------
@@ -567,7 +609,7 @@ def update_running_stats_torch(
     if momentum is None:
         if num_batches_tracked is None:
             raise ValueError("num_batches_tracked is required when momentum is None (cumulative average)")
-        factor = 1.0 / positive_int("num_batches_tracked", num_batches_tracked)
+        factor = 1.0 / _batch_count(num_batches_tracked)
     else:
         factor = momentum
     new_mean = (1.0 - factor) * stats["running_mean"] + factor * stats["batch_mean"]

@@ -56,7 +56,8 @@ def numerical_gradient(
     TypeError
         ``x`` is not a numpy array of dtype float64.
     ValueError
-        ``h`` is not a positive float, or ``dout`` does not have the shape of ``f(x)``.
+        ``x`` is read-only, ``h`` is not a positive float, or ``dout`` does not have the shape of
+        ``f(x)``.
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x must be a numpy array (it is perturbed in place), got {type(x).__name__}")
@@ -65,6 +66,8 @@ def numerical_gradient(
             f"x must have dtype float64, got {x.dtype}: finite differences in lower precision are "
             "dominated by rounding error"
         )
+    if not x.flags.writeable:
+        raise ValueError("x must be writeable (it is perturbed in place): pass a copy, x.copy(), and let f read it")
     h = positive_float("h", h)
     out_shape = np.shape(f(x))
     if dout is None:
@@ -97,16 +100,25 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
     Parameters
     ----------
-    a, b : array_like, same shape
+    a, b : array_like, same shape, finite
 
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        Different shapes, or NaN or infinity in ``a`` or ``b`` (no distance in [0, 1] describes
+        them; a NaN gradient is a bug to look at, not a small error).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    for name, arr in (("a", a), ("b", b)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinity: the relative error is undefined")
     if a.size == 0:
         return 0.0
     scale = max(float(np.max(np.abs(a) + np.abs(b))), np.finfo(np.float64).tiny)

@@ -54,7 +54,7 @@ def test_originals_are_unchanged_and_the_result_is_new():
         layer_state = copy.deepcopy(layer.state_dict())
         bn_state = copy.deepcopy(bn.state_dict())
         folded = fold_batchnorm(layer, bn)
-        assert folded is not layer and type(folded) is type(layer)
+        assert folded is not layer and isinstance(folded, type(layer))  # a Folded* subclass
         assert folded.weight.data_ptr() != layer.weight.data_ptr()
         for key, value in layer.state_dict().items():
             torch.testing.assert_close(value, layer_state[key], rtol=0, atol=0)
@@ -126,8 +126,8 @@ def test_fold_sequential():
     model.eval()
     folded = fold_sequential(model)
     kinds = [type(m).__name__ for m in folded]
-    assert kinds == ["Conv2d", "ReLU", "Sequential", "Flatten", "Linear", "BatchNorm1d"]
-    assert [type(m).__name__ for m in folded[2]] == ["Conv2d"]
+    assert kinds == ["FoldedConv2d", "ReLU", "Sequential", "Flatten", "FoldedLinear", "BatchNorm1d"]
+    assert [type(m).__name__ for m in folded[2]] == ["FoldedConv2d"]
     x = torch.randn(4, 3, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(folded(x), model(x), rtol=1e-5, atol=1e-5)

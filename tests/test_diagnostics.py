@@ -235,3 +235,19 @@ def test_tools_fit_the_training_loop():
     assert np.all(tracker.ratios["fc1"] > 0)
     assert len(rec.activations["Tanh 1"]["std"]) == 5  # the evaluation passes are skipped
     assert len(rec.gradients["Tanh 1"]["std"]) == 5
+
+
+def test_recorder_keeps_bfloat16_values_as_float32():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh()).to(torch.bfloat16)
+    x = torch.randn(5, 3, dtype=torch.bfloat16, requires_grad=True)
+    with Recorder({"tanh": model[1]}, keep_values=True) as rec:
+        model(x).sum().backward()
+    assert rec.values["tanh"].dtype == np.float32 and rec.values["tanh"].shape == (20,)
+    assert rec.grad_values["tanh"].dtype == np.float32
+    np.testing.assert_array_equal(rec.values["tanh"], model(x).detach().float().reshape(-1).numpy())
+
+
+def test_saturation_fraction_of_reversed_and_big_endian_arrays():
+    a = np.linspace(-1, 1, 101)
+    assert saturation_fraction(a[::-1]) == saturation_fraction(a)
+    assert saturation_fraction(a.astype(">f8")) == saturation_fraction(a)

@@ -16,6 +16,7 @@ from companion.functional import (
     update_running_stats_keras,
     update_running_stats_torch,
 )
+import companion.functional as F
 from companion.gradcheck import numerical_gradient, relative_error
 
 BN_BACKWARDS = [batchnorm_backward, batchnorm_backward_compact]
@@ -407,3 +408,46 @@ def test_running_stat_helpers_refuse_bad_input():
         update_running_stats_torch(zeros, ones, zeros, ones, momentum=None)
     with pytest.raises(ValueError, match="num_batches_tracked must be a positive int"):
         update_running_stats_torch(zeros, ones, zeros, ones, momentum=None, num_batches_tracked=0)
+
+
+# ----------------------------------------------------------------------------- issue 14, item 12
+
+
+def test_tensor_requiring_grad_is_refused_by_name():
+    x = torch.randn(8, 3, requires_grad=True)
+    with pytest.raises(TypeError, match=r"x is a torch tensor that requires grad.*x\.detach\(\)\.numpy\(\)"):
+        F.batchnorm_forward(x, np.ones(3), np.zeros(3))
+    gamma = torch.ones(3, requires_grad=True)
+    with pytest.raises(TypeError, match="gamma is a torch tensor that requires grad"):
+        F.batchnorm_forward(np.random.randn(8, 3), gamma, np.zeros(3))
+    out, _ = F.batchnorm_forward(x.detach(), np.ones(3), np.zeros(3))  # no graph: accepted
+    assert out.shape == (8, 3)
+
+
+@pytest.mark.parametrize("which", ["running_mean", "running_var", "batch_mean", "batch_var_unbiased"])
+def test_running_update_refuses_nan_statistics(which):
+    stats = {k: np.ones(3) for k in ("running_mean", "running_var", "batch_mean", "batch_var_unbiased")}
+    stats[which] = np.array([1.0, np.nan, 1.0])
+    with pytest.raises(ValueError, match=f"{which} contains NaN or infinity"):
+        F.update_running_stats_torch(**stats)
+
+
+def test_keras_update_refuses_infinite_statistics():
+    with pytest.raises(ValueError, match="batch_var contains NaN or infinity"):
+        F.update_running_stats_keras(np.zeros(2), np.ones(2), np.zeros(2), np.array([1.0, np.inf]))
+
+
+def test_num_batches_tracked_may_be_the_buffer_itself():
+    bn = torch.nn.BatchNorm1d(3, momentum=None)
+    x = torch.randn(8, 3)
+    bn(x)
+    bn(x + 1)
+    mean, var = np.zeros(3), np.ones(3)
+    batch_mean, batch_var = (x + 1).mean(0).numpy(), (x + 1).var(0).numpy()
+    new = F.update_running_stats_torch(np.ones(3), var, batch_mean, batch_var, None, bn.num_batches_tracked)
+    ref = F.update_running_stats_torch(np.ones(3), var, batch_mean, batch_var, None, 2)
+    np.testing.assert_array_equal(new[0], ref[0])
+    with pytest.raises(ValueError, match="num_batches_tracked must be a positive int"):
+        F.update_running_stats_torch(mean, var, mean, var, None, torch.tensor(0))
+    with pytest.raises(ValueError, match="num_batches_tracked must be a positive int"):
+        F.update_running_stats_torch(mean, var, mean, var, None, torch.tensor(1.5))

@@ -80,3 +80,17 @@ def test_dout_of_wrong_shape_is_refused():
 def test_relative_error_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="a and b must have the same shape"):
         relative_error(np.ones(3), np.ones(4))
+
+
+def test_relative_error_refuses_nan_and_infinity():
+    with pytest.raises(ValueError, match="a contains NaN or infinity"):
+        relative_error([np.nan], [1.0])
+    with pytest.raises(ValueError, match="b contains NaN or infinity"):
+        relative_error([1.0], [np.inf])
+
+
+def test_numerical_gradient_refuses_a_read_only_array():
+    x = np.arange(3.0)
+    x.flags.writeable = False
+    with pytest.raises(ValueError, match=r"x must be writeable.*x\.copy\(\)"):
+        numerical_gradient(lambda: None, x)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sklearn
 import sklearn.preprocessing as skp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from companion.scaling import MinMaxScaler, NotFittedError, RobustScaler, StandardScaler
 
@@ -159,7 +165,7 @@ def test_nan_or_inf_is_refused(kind, bad):
 @pytest.mark.parametrize("kind", SCALERS)
 def test_wrong_number_of_features_is_refused(kind):
     scaler = kind().fit(np.random.default_rng(0).standard_normal((5, 4)))
-    with pytest.raises(ValueError, match=f"X has 3 features, but {kind.__name__} was fitted with 4"):
+    with pytest.raises(ValueError, match=f"X has 3 features, but {kind.__name__} is expecting 4 features as input"):
         scaler.transform(np.ones((2, 3)))
     with pytest.raises(ValueError, match="X has 3 features"):
         scaler.inverse_transform(np.ones((2, 3)))
@@ -199,3 +205,75 @@ def test_bad_quantile_range_is_refused(quantile_range):
 def test_non_bool_flags_are_refused(kind, name):
     with pytest.raises(TypeError, match=f"{name} must be a bool"):
         kind(**{name: "yes"})
+
+
+# ----------------------------------------------------------------------------- issue 14, item 13
+
+
+@pytest.mark.parametrize("kind", [MinMaxScaler, StandardScaler, RobustScaler])
+def test_float16_and_float32_are_kept(kind):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    for dtype in (np.float16, np.float32):
+        assert kind().fit_transform(X.astype(dtype)).dtype == dtype
+
+
+def test_standard_scaler_on_huge_finite_data_is_exact():
+    X = np.random.default_rng(0).normal(size=(50, 2)) * 1e200
+    scaler = StandardScaler().fit(X)
+    Z = scaler.transform(X)
+    assert np.all(np.isfinite(Z)) and np.all(np.isfinite(scaler.scale_))
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=0), 1, rtol=1e-12)
+    np.testing.assert_allclose(scaler.scale_, (X / 1e200).std(axis=0) * 1e200, rtol=1e-12)
+    assert np.all(np.isinf(scaler.var_))  # documented: the variance itself exceeds float64
+
+
+def test_statistics_that_overflow_raise_instead_of_nan():
+    X = np.array([[-1.5e308], [1.5e308]])
+    with pytest.raises(ValueError, match="X is too large: its data_range overflows float64"):
+        MinMaxScaler().fit(X)
+
+
+@pytest.mark.parametrize("scaler", [MinMaxScaler((-1, 1)), StandardScaler(with_mean=False),
+                                    RobustScaler(quantile_range=[10, 90])])
+def test_clone_and_params_follow_sklearn(scaler):
+    copy = clone(scaler)
+    assert copy.get_params() == scaler.get_params() and copy is not scaler
+    assert isinstance(scaler, sklearn.base.TransformerMixin)
+
+
+def test_grid_search_over_scaler_parameters():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)) * [1, 100, 0.01]
+    y = (X[:, 0] + X[:, 1] / 100 > 0).astype(int)
+    search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()),
+                          {"standardscaler__with_std": [True, False]}, cv=3).fit(X, y)
+    assert search.best_params_["standardscaler__with_std"] in (True, False)
+
+
+def test_set_params_with_a_bad_value_is_refused_at_fit():
+    scaler = StandardScaler().set_params(with_mean="yes")
+    with pytest.raises(TypeError, match="with_mean must be a bool"):
+        scaler.fit(np.ones((3, 2)))
+
+
+def test_not_fitted_error_is_sklearns():
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    with pytest.raises(SklearnNotFittedError):
+        StandardScaler().transform(np.ones((2, 2)))
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(StandardScaler())
+
+
+_DELIBERATE = {
+    "check_do_not_raise_errors_in_init_or_set_params":
+        "deliberate: a bad parameter raises in __init__ already (the course's early-error rule)",
+}
+
+
+@parametrize_with_checks([MinMaxScaler(), StandardScaler(), RobustScaler()],
+                         expected_failed_checks=lambda estimator: _DELIBERATE)
+def test_sklearn_check_estimator(estimator, check):
+    check(estimator)

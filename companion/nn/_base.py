@@ -1,14 +1,16 @@
 """Parameters, buffers and argument checks shared by batch and instance normalization.
 
-Mirrors ``torch.nn.modules.batchnorm._NormBase``: the same constructor, the same parameter and
+Subclasses ``torch.nn.modules.batchnorm._NormBase``: the same constructor, the same parameter and
 buffer names (``weight``, ``bias``, ``running_mean``, ``running_var``, ``num_batches_tracked``),
-so a ``state_dict`` moves between these layers and PyTorch's in both directions.
+so a ``state_dict`` moves between these layers and PyTorch's in both directions, old checkpoints
+included.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.modules import batchnorm as _torch_norm
 
 from companion import _checks
 from companion.nn._stats import channel_view
@@ -42,8 +44,14 @@ def reset_affine(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class _NormBase(nn.Module):
+class _NormBase(_torch_norm._NormBase):
     """Common base of the per-channel layers: affine parameters and running statistics.
+
+    A subclass of PyTorch's own ``torch.nn.modules.batchnorm._NormBase``: the constructor (after
+    companion's argument checks), the buffers, ``reset_parameters``, ``extra_repr`` and the state-dict
+    back-fill of ``num_batches_tracked`` for checkpoints saved before PyTorch added it (metadata
+    ``version`` < 2, ``_load_from_state_dict``) are PyTorch's. Only the forward passes are companion's,
+    written from elementary tensor operations.
 
     Parameters
     ----------
@@ -64,8 +72,6 @@ class _NormBase(nn.Module):
         With ``affine=True``, learn ``bias`` too (as in PyTorch 2.13).
     """
 
-    _version = 2  # PyTorch's version number for this state_dict layout
-
     def __init__(
         self,
         num_features: int,
@@ -78,41 +84,15 @@ class _NormBase(nn.Module):
         *,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        factory = {"device": device, "dtype": dtype}
-        self.num_features = _checks.positive_int("num_features", num_features)
-        self.eps = _checks.positive_float("eps", eps)
-        self.momentum = _checks.momentum(momentum)
-        self.affine = _checks.boolean("affine", affine)
-        self.track_running_stats = _checks.boolean("track_running_stats", track_running_stats)
-        _checks.boolean("bias", bias)
-        register_affine(self, self.num_features, self.affine, bias, factory)
-        if self.track_running_stats:
-            self.register_buffer("running_mean", torch.zeros(self.num_features, **factory))
-            self.register_buffer("running_var", torch.ones(self.num_features, **factory))
-            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
-        self.reset_parameters()
-
-    def reset_running_stats(self) -> None:
-        """Set ``running_mean`` to 0, ``running_var`` to 1 and ``num_batches_tracked`` to 0."""
-        if self.track_running_stats:
-            self.running_mean.zero_()
-            self.running_var.fill_(1.0)
-            self.num_batches_tracked.zero_()
-
-    def reset_parameters(self) -> None:
-        """Reset the running statistics and set ``weight`` to 1 and ``bias`` to 0."""
-        self.reset_running_stats()
-        reset_affine(self)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
+        super().__init__(
+            _checks.positive_int("num_features", num_features),
+            _checks.positive_float("eps", eps),
+            _checks.momentum(momentum),
+            _checks.boolean("affine", affine),
+            _checks.boolean("track_running_stats", track_running_stats),
+            device,
+            dtype,
+            bias=_checks.boolean("bias", bias),
         )
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
@@ -127,14 +107,22 @@ class _NormBase(nn.Module):
     def _affine(self, normalized: torch.Tensor) -> torch.Tensor:
         """Apply ``gamma * normalized + beta`` per channel (the identity when ``affine=False``)."""
         out = normalized
-        if self.weight is not None:
-            out = out * channel_view(self.weight, out.dim())
-        if self.bias is not None:
-            out = out + channel_view(self.bias, out.dim())
+        weight = self.weight
+        if weight is not None:
+            out = out * channel_view(weight, out.dim())
+        bias = self.bias
+        if bias is not None:
+            out = out + channel_view(bias, out.dim())
         return out
 
     def _normalize_with_running_stats(self, input: torch.Tensor) -> torch.Tensor:
-        """Eval-mode output: :math:`\\gamma (x - \\hat\\mu) / \\sqrt{\\hat\\sigma^2 + \\epsilon} + \\beta`."""
-        mean = channel_view(self.running_mean, input.dim())
-        var = channel_view(self.running_var, input.dim())
+        """Eval-mode output: :math:`\\gamma (x - \\hat\\mu) / \\sqrt{\\hat\\sigma^2 + \\epsilon} + \\beta`.
+
+        No NaN check here: eval mode is a fixed elementwise map, a NaN input gives NaN at that
+        position only and changes no state (checking would cost a pass over the data).
+        """
+        running_mean, running_var = self.running_mean, self.running_var
+        assert running_mean is not None and running_var is not None
+        mean = channel_view(running_mean, input.dim())
+        var = channel_view(running_var, input.dim())
         return self._affine((input - mean) * torch.rsqrt(var + self.eps))

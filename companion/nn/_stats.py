@@ -18,15 +18,35 @@ Mathematically ``K`` cancels. Numerically it buys two things:
   zero, and ``x_i - K`` is exact there (Sterbenz lemma), so the deviations lose no digits.
 
 ``K`` is detached: it cancels in the result, so autograd gives the usual gradients.
+
+Half precision: float16 and bfloat16 input is computed in float32 (:func:`working_copy`) and the
+result is cast back (:func:`restore_dtype`), as PyTorch's kernels do: the output has the input's
+dtype, the statistics are float32. Every function here is TorchScript-compatible.
 """
 
 from __future__ import annotations
 
+from typing import List
+
 import torch
 
 
+def working_copy(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 when it is float16 or bfloat16 (statistics in 16 bits lose too much), else ``x``."""
+    if x.dtype == torch.float16 or x.dtype == torch.bfloat16:
+        return x.float()
+    return x
+
+
+def restore_dtype(out: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
+    """``out`` cast back to ``input``'s dtype when :func:`working_copy` promoted it."""
+    if input.dtype == torch.float16 or input.dtype == torch.bfloat16:
+        return out.to(input.dtype)
+    return out
+
+
 def shifted_moments(
-    x: torch.Tensor, dims: tuple[int, ...]
+    x: torch.Tensor, dims: List[int]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean, deviations from the mean and biased variance of ``x`` over ``dims``.
 
@@ -34,7 +54,7 @@ def shifted_moments(
     ----------
     x : Tensor, any shape
         Floating-point input.
-    dims : tuple of int
+    dims : list of int
         The dimensions reduced over (non-negative indices).
 
     Returns
@@ -56,7 +76,7 @@ def shifted_moments(
     return shift + shifted_mean, centered, var
 
 
-def count(x: torch.Tensor, dims: tuple[int, ...]) -> int:
+def count(x: torch.Tensor, dims: List[int]) -> int:
     """Number of entries of ``x`` reduced together when reducing over ``dims``."""
     n = 1
     for dim in dims:
@@ -69,12 +89,18 @@ def unbiased(var: torch.Tensor, n: int) -> torch.Tensor:
     return var * (n / (n - 1))
 
 
-@torch.no_grad()
 def blend_(running: torch.Tensor, batch: torch.Tensor, factor: float) -> None:
     """In place: ``running = (1 - factor) * running + factor * batch`` (PyTorch's momentum convention)."""
-    running.mul_(1.0 - factor).add_(batch.detach().reshape(running.shape), alpha=factor)
+    with torch.no_grad():
+        running.mul_(1.0 - factor).add_(batch.detach().reshape(running.shape).to(running.dtype), alpha=factor)
 
 
 def channel_view(param: torch.Tensor, ndim: int) -> torch.Tensor:
     """Reshape a per-channel vector of shape (C,) to (1, C, 1, ..., 1), to broadcast against (N, C, *)."""
-    return param.reshape(1, -1, *([1] * (ndim - 2)))
+    shape = [1, -1] + [1] * (ndim - 2)
+    return param.reshape(shape)
+
+
+def channel_dims(ndim: int) -> List[int]:
+    """Batch norm's reduction dims for an ndim-D (N, C, *) input: every dim but the channel dim 1."""
+    return [0] + list(range(2, ndim))

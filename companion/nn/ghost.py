@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 
 from companion import _checks
+from companion.nn._stats import count
 from companion.nn.batchnorm import _BatchNorm
 
 
@@ -57,14 +58,20 @@ class _GhostBatchNorm(_BatchNorm):
     def _normalize_with_batch_stats(self, input: torch.Tensor, update: bool) -> torch.Tensor:
         """Normalize each ghost batch alone (and update the running statistics once per ghost batch)."""
         ghosts = torch.split(input, self.virtual_batch_size, dim=0)
-        last = ghosts[-1]
-        if len(ghosts) > 1 and last[:, 0].numel() == 1:
+        positions = count(input, list(range(2, input.dim())))  # values per channel per sample
+        if len(ghosts) > 1 and self.virtual_batch_size * positions == 1:
+            raise ValueError(
+                f"virtual_batch_size=1 leaves a single value per channel in every ghost batch of "
+                f"input of shape {_checks.shape_text(input)}: a single value has no variance; "
+                "choose virtual_batch_size >= 2"
+            )
+        if len(ghosts) > 1 and ghosts[-1].shape[0] * positions == 1:
             raise ValueError(
                 f"the last ghost batch holds a single value per channel: a batch of {input.shape[0]} "
                 f"is 1 more than a multiple of virtual_batch_size={self.virtual_batch_size}; "
                 "drop the last sample (drop_last=True) or choose another virtual_batch_size"
             )
-        outputs = [super(_GhostBatchNorm, self)._normalize_with_batch_stats(ghost, update) for ghost in ghosts]
+        outputs = [self._normalize_chunk(ghost, update) for ghost in ghosts]
         return torch.cat(outputs, dim=0)
 
 
@@ -76,11 +83,11 @@ class GhostBatchNorm1d(_GhostBatchNorm):
     """
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
-        _checks.tensor_ndim("input", input, (2, 3), "(N, C) or (N, C, L)")
+        _checks.tensor_ndim("input", input, [2, 3], "(N, C) or (N, C, L)")
 
 
 class GhostBatchNorm2d(_GhostBatchNorm):
     """Ghost batch norm of (N, C, H, W) input; same constructor as :class:`GhostBatchNorm1d`."""
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
-        _checks.tensor_ndim("input", input, (4,), "(N, C, H, W)")
+        _checks.tensor_ndim("input", input, [4], "(N, C, H, W)")

@@ -22,7 +22,7 @@ from torch import nn
 
 from companion import _checks
 from companion.nn._base import register_affine, reset_affine
-from companion.nn._stats import channel_view, shifted_moments
+from companion.nn._stats import channel_view, restore_dtype, shifted_moments, working_copy
 
 
 class GroupNorm(nn.Module):
@@ -82,23 +82,38 @@ class GroupNorm(nn.Module):
         )
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        """Normalize ``input`` of shape (N, C, *); the output has the same shape."""
+        """Normalize ``input`` of shape (N, C, *); the output has the same shape and dtype.
+
+        Float16/bfloat16 input is normalized in float32. NaN or infinite group statistics raise
+        ``ValueError`` (checked on the N x G statistics, not on the input). N = 0 gives an empty output.
+        """
         _checks.float_tensor("input", input)
         if input.dim() < 2:
             raise ValueError(
-                f"input must be at least 2-D (N, C, *), got {input.dim()}-D input of shape {tuple(input.shape)}"
+                f"input must be at least 2-D (N, C, *), got {input.dim()}-D input of shape {_checks.shape_text(input)}"
             )
         _checks.tensor_size("input", input, 1, self.num_channels, "num_channels")
-        grouped = input.reshape(input.shape[0], self.num_groups, -1)
-        if grouped.shape[0] > 0 and grouped.shape[2] == 1:
+        work = working_copy(input)
+        if input.numel() == 0:
+            return restore_dtype(self._affine(work), input)
+        grouped = work.reshape(input.shape[0], self.num_groups, -1)
+        if grouped.shape[2] == 1:
             raise ValueError(
                 f"each group must hold more than 1 value, got 1 (num_channels/num_groups = 1 and no "
-                f"spatial dimensions) for input of shape {tuple(input.shape)}"
+                f"spatial dimensions) for input of shape {_checks.shape_text(input)}"
             )
-        _, centered, var = shifted_moments(grouped, (2,))
+        _, centered, var = shifted_moments(grouped, [2])
+        _checks.finite_statistics("input", var, input)
         out = (centered * torch.rsqrt(var + self.eps)).reshape(input.shape)
-        if self.weight is not None:
-            out = out * channel_view(self.weight, out.dim())
-        if self.bias is not None:
-            out = out + channel_view(self.bias, out.dim())
+        return restore_dtype(self._affine(out), input)
+
+    def _affine(self, normalized: torch.Tensor) -> torch.Tensor:
+        """``gamma * normalized + beta`` per channel (the identity when ``affine=False``)."""
+        out = normalized
+        weight = self.weight
+        if weight is not None:
+            out = out * channel_view(weight, out.dim())
+        bias = self.bias
+        if bias is not None:
+            out = out + channel_view(bias, out.dim())
         return out

@@ -15,21 +15,23 @@ are no running statistics: training and eval compute the same function, batch-si
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import List
 
 import torch
 from torch import nn
 
 from companion import _checks
 from companion.nn._base import register_affine, reset_affine
-from companion.nn._stats import shifted_moments
+from companion.nn._stats import restore_dtype, shifted_moments, working_copy
 
 
-def check_trailing_shape(input: torch.Tensor, normalized_shape: tuple[int, ...]) -> None:
+def check_trailing_shape(input: torch.Tensor, normalized_shape: List[int]) -> None:
     """Raise ``ValueError`` unless ``input`` ends with the dimensions ``normalized_shape``."""
     k = len(normalized_shape)
-    if input.dim() < k or tuple(input.shape[input.dim() - k :]) != normalized_shape:
+    if input.dim() < k or list(input.shape[input.dim() - k :]) != normalized_shape:
+        expected = "(" + ", ".join([str(d) for d in normalized_shape]) + ("," if k == 1 else "") + ")"
         raise ValueError(
-            f"input must end with normalized_shape={normalized_shape}, got input of shape {tuple(input.shape)}"
+            f"input must end with normalized_shape={expected}, got input of shape {_checks.shape_text(input)}"
         )
 
 
@@ -81,14 +83,24 @@ class LayerNorm(nn.Module):
         )
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        """Normalize ``input`` of shape (*, *normalized_shape); the output has the same shape."""
+        """Normalize ``input`` of shape (*, *normalized_shape); the output has the same shape and dtype.
+
+        Float16/bfloat16 input is normalized in float32; NaN or infinite per-sample statistics raise
+        ``ValueError``; an input with no samples gives an empty output.
+        """
         _checks.float_tensor("input", input)
-        check_trailing_shape(input, self.normalized_shape)
-        dims = tuple(range(input.dim() - len(self.normalized_shape), input.dim()))
-        _, centered, var = shifted_moments(input, dims)
-        out = centered * torch.rsqrt(var + self.eps)
-        if self.weight is not None:
-            out = out * self.weight
-        if self.bias is not None:
-            out = out + self.bias
-        return out
+        normalized_shape = list(self.normalized_shape)
+        check_trailing_shape(input, normalized_shape)
+        work = working_copy(input)
+        if input.numel() > 0:
+            dims = list(range(input.dim() - len(normalized_shape), input.dim()))
+            _, centered, var = shifted_moments(work, dims)
+            _checks.finite_statistics("input", var, input)
+            work = centered * torch.rsqrt(var + self.eps)
+        weight = self.weight
+        if weight is not None:
+            work = work * weight
+        bias = self.bias
+        if bias is not None:
+            work = work + bias
+        return restore_dtype(work, input)

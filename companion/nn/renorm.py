@@ -42,8 +42,8 @@ from __future__ import annotations
 import torch
 
 from companion import _checks
-from companion.nn._stats import count, shifted_moments, unbiased
-from companion.nn.batchnorm import _BatchNorm, check_values_per_channel
+from companion.nn._stats import channel_dims, count, unbiased
+from companion.nn.batchnorm import _BatchNorm
 
 
 def _ramp(step: int, warmup_steps: int, ramp_steps: int) -> float:
@@ -96,10 +96,21 @@ class _BatchRenorm(_BatchNorm):
 
     def current_limits(self) -> tuple[float, float]:
         """The clipping limits ``(r_max(t), d_max(t))`` the next training step will use."""
-        step = int(self.num_batches_tracked)
+        num_batches_tracked = self.num_batches_tracked
+        step = 0 if num_batches_tracked is None else int(num_batches_tracked)
         r_limit = 1.0 + (self.r_max - 1.0) * _ramp(step, self.warmup_steps, self.r_ramp_steps)
         d_limit = self.d_max * _ramp(step, self.warmup_steps, self.d_ramp_steps)
         return r_limit, d_limit
+
+    def _running_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The running statistics, or ``RuntimeError`` when they were removed after construction."""
+        running_mean, running_var = self.running_mean, self.running_var
+        if running_mean is None or running_var is None:
+            raise RuntimeError(
+                "batch renormalization needs running_mean and running_var, but they are None "
+                "(removed, e.g. by torch.func.replace_all_batch_norm_modules_)"
+            )
+        return running_mean, running_var
 
     def correction(self, batch_mean: torch.Tensor, batch_var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The constants r and d for batch statistics ``batch_mean`` and biased ``batch_var`` (any shape).
@@ -107,22 +118,21 @@ class _BatchRenorm(_BatchNorm):
         Returns detached tensors of the same shape, clipped with :meth:`current_limits`.
         """
         r_limit, d_limit = self.current_limits()
+        running_mean, running_var = self._running_stats()
         shape = batch_mean.shape
-        sigma = torch.sqrt(self.running_var.reshape(shape) + self.eps)
+        sigma = torch.sqrt(running_var.reshape(shape) + self.eps)
         sigma_batch = torch.sqrt(batch_var.detach() + self.eps)
         r = torch.clamp(sigma_batch / sigma, 1.0 / r_limit, r_limit)
-        d = torch.clamp((batch_mean.detach() - self.running_mean.reshape(shape)) / sigma, -d_limit, d_limit)
+        d = torch.clamp((batch_mean.detach() - running_mean.reshape(shape)) / sigma, -d_limit, d_limit)
         return r, d
 
     def _normalize_with_batch_stats(self, input: torch.Tensor, update: bool) -> torch.Tensor:
         """Training-mode output ``gamma * (x_hat * r + d) + beta``, then the running-statistics update."""
-        check_values_per_channel(input)
-        dims = (0, *range(2, input.dim()))
-        mean, centered, var = shifted_moments(input, dims)
+        mean, centered, var = self._batch_moments(input)
         r, d = self.correction(mean, var)
         normalized = centered * torch.rsqrt(var + self.eps) * r + d
         if update:
-            self._update_running_stats(mean, unbiased(var, count(input, dims)))
+            self._update_running_stats(mean, unbiased(var, count(input, channel_dims(input.dim()))))
         return self._affine(normalized)
 
 
@@ -135,11 +145,11 @@ class BatchRenorm1d(_BatchRenorm):
     """
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
-        _checks.tensor_ndim("input", input, (2, 3), "(N, C) or (N, C, L)")
+        _checks.tensor_ndim("input", input, [2, 3], "(N, C) or (N, C, L)")
 
 
 class BatchRenorm2d(_BatchRenorm):
     """Batch renormalization of (N, C, H, W) input; same constructor as :class:`BatchRenorm1d`."""
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
-        _checks.tensor_ndim("input", input, (4,), "(N, C, H, W)")
+        _checks.tensor_ndim("input", input, [4], "(N, C, H, W)")

@@ -20,7 +20,15 @@ import torch
 from torch import nn
 
 from companion import _checks
+from companion.nn._stats import restore_dtype, working_copy
 from companion.nn.layernorm import check_trailing_shape
+
+
+def machine_epsilon(dtype: torch.dtype) -> float:
+    """``torch.finfo(dtype).eps`` of a float32 or float64 working dtype (``finfo`` does not script)."""
+    if dtype == torch.float64:
+        return 2.220446049250313e-16
+    return 1.1920928955078125e-07
 
 
 class RMSNorm(nn.Module):
@@ -57,13 +65,24 @@ class RMSNorm(nn.Module):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        """Normalize ``input`` of shape (*, *normalized_shape); the output has the same shape."""
+        """Normalize ``input`` of shape (*, *normalized_shape); the output has the same shape and dtype.
+
+        Float16/bfloat16 input is normalized in float32 (``eps=None`` then means float32's
+        machine epsilon, as in PyTorch); a NaN or infinite mean square raises ``ValueError``.
+        """
         _checks.float_tensor("input", input)
-        check_trailing_shape(input, self.normalized_shape)
-        eps = torch.finfo(input.dtype).eps if self.eps is None else self.eps
-        dims = tuple(range(input.dim() - len(self.normalized_shape), input.dim()))
-        mean_square = (input * input).mean(dim=dims, keepdim=True)
-        out = input * torch.rsqrt(mean_square + eps)
-        if self.weight is not None:
-            out = out * self.weight
-        return out
+        normalized_shape = list(self.normalized_shape)
+        check_trailing_shape(input, normalized_shape)
+        work = working_copy(input)
+        eps = self.eps
+        if eps is None:
+            eps = machine_epsilon(work.dtype)
+        if input.numel() > 0:
+            dims = list(range(input.dim() - len(normalized_shape), input.dim()))
+            mean_square = (work * work).mean(dim=dims, keepdim=True)
+            _checks.finite_statistics("input", mean_square, input)
+            work = work * torch.rsqrt(mean_square + eps)
+        weight = self.weight
+        if weight is not None:
+            work = work * weight
+        return restore_dtype(work, input)
