@@ -229,3 +229,43 @@ def paired_differences(
             markersize=3, linestyle="none")
     ax.errorbar(x, diffs.mean(axis=0), yerr=half, color=c, label=label, marker=marker, capsize=3,
                 linestyle="none")
+
+
+def bars_with_seeds(
+    ax: Axes,
+    labels: Sequence[str],
+    runs: Sequence[Sequence[float]] | np.ndarray,
+    methods: Sequence[str] | None = None,
+    missing: float = 0.0,
+) -> None:
+    """One bar per group at the mean over seeds, with each seed's value drawn as a dot on it.
+
+    The bar of group :math:`k` has height :math:`\\bar v_k = \\frac1R \\sum_r v_{k r}`; the dots
+    show the :math:`R` values :math:`v_{k r}` themselves, so a reader sees the spread that a mean
+    hides. Non-finite values (a diverged run) are drawn as ``missing``.
+
+    Parameters
+    ----------
+    ax : Axes
+        Where to draw.
+    labels : sequence of str, length K
+        The tick label of each bar (``"\\n"`` breaks a long label).
+    runs : array-like, shape (K, R)
+        One row per group, one value per seed.
+    methods : sequence of str, length K, optional
+        The method of each bar, for its colour (:func:`color`); the labels by default.
+    missing : float
+        The value drawn for a NaN or infinite entry.
+    """
+    runs = np.asarray(runs, dtype=float)
+    if runs.ndim != 2 or runs.shape[0] != len(labels):
+        raise ValueError(f"runs must have shape ({len(labels)}, R), got {runs.shape}")
+    methods = list(labels) if methods is None else list(methods)
+    if len(methods) != len(labels):
+        raise ValueError(f"methods must have {len(labels)} entries, got {len(methods)}")
+    runs = np.where(np.isfinite(runs), runs, missing)
+    for k, (values, method) in enumerate(zip(runs, methods)):
+        c = color(method)
+        ax.bar(k, values.mean(), color=c, alpha=0.5, width=0.6)
+        ax.plot(np.full(len(values), k), values, "o", color=c, markersize=4)
+    ax.set_xticks(range(len(labels)), list(labels))
