@@ -210,6 +210,23 @@ class DecoderTransformer(nn.Module):
         return (logits, stream + [x]) if return_stream else logits
 
 
+def copy_encoder_layer(block: Block, layer: nn.TransformerEncoderLayer) -> None:
+    """Load the weights of a ``torch.nn.TransformerEncoderLayer`` (``activation="gelu"``,
+    ``dim_feedforward = 4 * d_model``) into ``block``, whose parameters have the same layout."""
+    if not isinstance(block, Block) or not isinstance(layer, nn.TransformerEncoderLayer):
+        raise TypeError("copy_encoder_layer(block, layer) needs a Block and a torch.nn.TransformerEncoderLayer")
+    pairs = {
+        "attn.qkv": (layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias),
+        "attn.out": (layer.self_attn.out_proj.weight, layer.self_attn.out_proj.bias),
+        "mlp.0": (layer.linear1.weight, layer.linear1.bias), "mlp.2": (layer.linear2.weight, layer.linear2.bias),
+        "norm1": (layer.norm1.weight, layer.norm1.bias), "norm2": (layer.norm2.weight, layer.norm2.bias),
+    }
+    state = {}
+    for name, (weight, bias) in pairs.items():
+        state[f"{name}.weight"], state[f"{name}.bias"] = weight.detach().clone(), bias.detach().clone()
+    block.load_state_dict(state)
+
+
 def attentions(model: nn.Module) -> list[CausalSelfAttention]:
     """Every :class:`CausalSelfAttention` of ``model``, in order."""
     return [m for m in model.modules() if isinstance(m, CausalSelfAttention)]
@@ -292,5 +309,5 @@ def evaluate_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor)
 
 __all__ = [
     "NORMS", "PLACEMENTS", "SequenceBatchNorm", "make_norm", "causal_mask", "CausalSelfAttention", "Block",
-    "DecoderTransformer", "attentions", "logit_stats", "warmup_factor", "train_language_model", "evaluate_loss",
+    "DecoderTransformer", "copy_encoder_layer", "attentions", "logit_stats", "warmup_factor", "train_language_model", "evaluate_loss",
 ]

@@ -19,6 +19,7 @@ from companion.transformer import (
     SequenceBatchNorm,
     attentions,
     causal_mask,
+    copy_encoder_layer,
     logit_stats,
     make_norm,
     train_language_model,
@@ -26,19 +27,6 @@ from companion.transformer import (
 )
 
 D, HEADS, T = 32, 4, 10
-
-
-def copy_from_torch(block: Block, ref: nn.TransformerEncoderLayer) -> None:
-    """Load a ``TransformerEncoderLayer``'s weights into a :class:`Block` (same layout)."""
-    sd = {
-        "attn.qkv.weight": ref.self_attn.in_proj_weight, "attn.qkv.bias": ref.self_attn.in_proj_bias,
-        "attn.out.weight": ref.self_attn.out_proj.weight, "attn.out.bias": ref.self_attn.out_proj.bias,
-        "mlp.0.weight": ref.linear1.weight, "mlp.0.bias": ref.linear1.bias,
-        "mlp.2.weight": ref.linear2.weight, "mlp.2.bias": ref.linear2.bias,
-        "norm1.weight": ref.norm1.weight, "norm1.bias": ref.norm1.bias,
-        "norm2.weight": ref.norm2.weight, "norm2.bias": ref.norm2.bias,
-    }
-    block.load_state_dict({k: v.detach().clone() for k, v in sd.items()})
 
 
 @pytest.mark.parametrize("norm_first", [True, False])
@@ -50,7 +38,7 @@ def test_block_matches_torch_encoder_layer_with_causal_mask(norm_first):
         for norm in (ref.norm1, ref.norm2):
             norm.weight.normal_(1.0, 0.3), norm.bias.normal_(0.0, 0.3)
     block = Block(D, HEADS, placement="pre" if norm_first else "post")
-    copy_from_torch(block, ref)
+    copy_encoder_layer(block, ref)
     x = torch.randn(3, T, D)
     x_ref, x_ours = x.clone().requires_grad_(), x.clone().requires_grad_()
     mask = nn.Transformer.generate_square_subsequent_mask(T)
@@ -212,3 +200,8 @@ def test_bad_inputs_raise_clear_errors():
         random_windows(encode("abcdefgh" * 10), 2, 4, generator=0)
     with pytest.raises(ValueError, match="ids must lie"):
         decode(torch.tensor([500]))
+
+
+def test_copy_encoder_layer_refuses_other_modules():
+    with pytest.raises(TypeError, match="copy_encoder_layer"):
+        copy_encoder_layer(Block(D, HEADS), nn.Linear(D, D))
