@@ -8,12 +8,26 @@ included.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 from torch.nn.modules import batchnorm as _torch_norm
 
 from companion import _checks
 from companion.nn._stats import channel_view
+
+
+def affine_per_channel(
+    normalized: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor]
+) -> torch.Tensor:
+    """:math:`\\gamma \\hat x + \\beta` with one :math:`\\gamma, \\beta` per channel (dim 1); either may be None."""
+    out = normalized
+    if weight is not None:
+        out = out * channel_view(weight, out.dim())
+    if bias is not None:
+        out = out + channel_view(bias, out.dim())
+    return out
 
 
 def register_affine(
@@ -106,14 +120,7 @@ class _NormBase(_torch_norm._NormBase):
 
     def _affine(self, normalized: torch.Tensor) -> torch.Tensor:
         """Apply ``gamma * normalized + beta`` per channel (the identity when ``affine=False``)."""
-        out = normalized
-        weight = self.weight
-        if weight is not None:
-            out = out * channel_view(weight, out.dim())
-        bias = self.bias
-        if bias is not None:
-            out = out + channel_view(bias, out.dim())
-        return out
+        return affine_per_channel(normalized, self.weight, self.bias)
 
     def _normalize_with_running_stats(self, input: torch.Tensor) -> torch.Tensor:
         """Eval-mode output: :math:`\\gamma (x - \\hat\\mu) / \\sqrt{\\hat\\sigma^2 + \\epsilon} + \\beta`.

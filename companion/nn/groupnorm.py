@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from companion import _checks
-from companion.nn._base import register_affine, reset_affine
+from companion.nn._base import affine_per_channel, register_affine, reset_affine
 from companion.nn._stats import channel_view, restore_dtype, shifted_moments, working_copy
 
 
@@ -109,11 +109,4 @@ class GroupNorm(nn.Module):
 
     def _affine(self, normalized: torch.Tensor) -> torch.Tensor:
         """``gamma * normalized + beta`` per channel (the identity when ``affine=False``)."""
-        out = normalized
-        weight = self.weight
-        if weight is not None:
-            out = out * channel_view(weight, out.dim())
-        bias = self.bias
-        if bias is not None:
-            out = out + channel_view(bias, out.dim())
-        return out
+        return affine_per_channel(normalized, self.weight, self.bias)
