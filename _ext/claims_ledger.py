@@ -65,7 +65,7 @@ def _cell(*children: nodes.Node) -> nodes.entry:
 
 
 class ClaimsLedger(SphinxDirective):
-    """Render the ledger: totals, then a table of chapter, claim, measured value, criterion, rule."""
+    """Render the ledger: the totals, then for each page a table of its claims."""
 
     has_content = False
 
@@ -84,7 +84,7 @@ class ClaimsLedger(SphinxDirective):
         chapters = len({d for d, _, _ in rows})
         summary = nodes.paragraph(
             text=(
-                f"{len(rows)} claims in {chapters} chapters: {rules['every']} hold for every seed, "
+                f"{len(rows)} claims on {chapters} pages: {rules['every']} hold for every seed, "
                 f"{rules['mean']} are means whose confidence interval lies inside the criterion, and "
                 f"{rules['single']} are single measurements. Every one of them was asserted when its "
                 "notebook last ran; the tests re-run them all."
@@ -92,30 +92,42 @@ class ClaimsLedger(SphinxDirective):
         )
         summary["classes"].append("claims-summary")
 
-        table = nodes.table(classes=["claims-ledger"])
-        group = nodes.tgroup(cols=5)
-        table += group
-        for width in (14, 36, 22, 20, 8):
-            group += nodes.colspec(colwidth=width)
-        head = nodes.thead()
-        group += head
-        header = nodes.row()
-        for title in ("Chapter", "Claim", "Measured", "Criterion", "Rule"):
-            header += _cell(nodes.Text(title))
-        head += header
-        body = nodes.tbody()
-        group += body
         builder = self.env.app.builder
-        for docname, label, record in rows:
-            row = nodes.row()
+        result: list[nodes.Node] = [summary]
+        for docname in dict.fromkeys(d for d, _, _ in rows):
+            page = [(label, r) for d, label, r in rows if d == docname]
+            label = page[0][0]
+            heading = nodes.paragraph(classes=["claims-page"])
             if label:
                 xref = addnodes.pending_xref(
                     "", refdomain="std", reftype="ref", reftarget=label, refexplicit=False, refwarn=True
                 )
                 xref += nodes.inline("", label)
-                row += _cell(xref)
+                heading += nodes.strong("", "", xref)
             else:
-                row += _cell(nodes.Text(docname))
+                heading += nodes.strong("", docname)
+            heading += nodes.Text(f" — {len(page)} claims")
+            result += [heading, self._table(builder, docname, [r for _, r in page])]
+        return result
+
+    def _table(self, builder: Any, docname: str, records: list[dict]) -> nodes.table:
+        """One page's claims: glue name, the claim (linked to its cell), value, criterion, rule."""
+        table = nodes.table(classes=["claims-ledger"])
+        group = nodes.tgroup(cols=5)
+        table += group
+        for width in (14, 36, 20, 22, 8):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        header = nodes.row()
+        for title in ("Name", "Claim", "Measured", "Criterion", "Rule"):
+            header += _cell(nodes.Text(title))
+        head += header
+        body = nodes.tbody()
+        group += body
+        for record in records:
+            row = nodes.row()
+            row += _cell(nodes.literal("", record["name"]))
             anchor = "claim-" + record["name"].replace("_", "-")
             uri = builder.get_relative_uri(self.env.docname, docname) + "#" + anchor
             row += _cell(nodes.reference("", record["says"], refuri=uri, internal=True))
@@ -123,7 +135,7 @@ class ClaimsLedger(SphinxDirective):
             row += _cell(nodes.Text(record["criterion"]))
             row += _cell(nodes.Text(RULE_WORDS.get(record["rule"], record["rule"])))
             body += row
-        return [summary, table]
+        return table
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
