@@ -5,7 +5,7 @@ how long the book takes to run.
 ``benchmarks/results/bench.json``:
 
 1. batch norm forward and forward+backward, ``companion.functional`` against torch's native CPU
-   kernel, with the bandwidth a plain copy reaches as the floor (:mod:`benchmarks.kernels`);
+   kernel, with the bandwidth a plain copy reaches as the floor (:mod:`companion.kernels`);
 2. the staged against the compact numpy backward pass;
 3. conv → batch norm inference against the folded convolution;
 4. with ``--notebooks``: every notebook's execution time, ``pytest --nbval`` and the HTML build

@@ -29,9 +29,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
-    from benchmarks.kernels import run_kernels
+    from companion.kernels import run_kernels
     from benchmarks.report import environment, format_table, write_json
-    from benchmarks.timing import fix_threads
+    from companion.timing import fix_threads
 
     threads = fix_threads(args.threads)
     results = {

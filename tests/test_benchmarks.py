@@ -15,9 +15,9 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks import __main__ as cli
 from benchmarks.budget import BUDGETS, run_budget
-from benchmarks.kernels import FOLD_BATCHES, KIND, MIN_TRAFFIC, QUICK_SHAPES, run_kernels
+from companion.kernels import FOLD_BATCHES, KIND, MIN_TRAFFIC, QUICK_SHAPES, run_kernels
 from benchmarks.report import format_table, write_json
-from benchmarks.timing import compare, fix_threads
+from companion.timing import compare, fix_threads
 
 ROUNDS = 2
 CANDIDATES = set(KIND)

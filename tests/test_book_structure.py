@@ -121,6 +121,21 @@ def test_exercises_have_hidden_solutions(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_a_solution_opens_with_one_toggle(path):
+    inside = False
+    for i, cell in enumerate(load(path)["cells"]):
+        text = source(cell)
+        if cell["cell_type"] == "markdown":
+            inside = ("{solution-start}" in text or inside) and "{solution-end}" not in text
+        elif inside:
+            hidden = [t for t in tags(cell) if t.startswith(("hide-", "remove-"))]
+            assert not hidden, (
+                f"{path.name}, cell {i}: a code cell inside a solution tagged {hidden}: the solution's "
+                "dropdown already hides it, and a second toggle would have to be opened too"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_claims_are_made_with_the_claim_api(path):
     records = claim_records(load(path))
     assert len(records) >= 3, f"{path.name}: {len(records)} claims recorded; a chapter asserts at least three"

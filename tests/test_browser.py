@@ -306,7 +306,7 @@ def test_solutions_show_nothing_until_opened(server, browser):
             solutions = tab.locator(".solution.dropdown")
             for i in range(solutions.count()):
                 sol = solutions.nth(i)
-                title = sol.locator(".admonition-title").inner_text().strip()
+                title = sol.locator(":scope > .admonition-title").inner_text().strip()
                 before = sol.inner_text().strip()
                 if before != title:
                     problems.append(f"{entry}: solution {i + 1} shows {before[len(title):][:80]!r} before it is opened")

@@ -1,4 +1,4 @@
-"""Parts 1–3 of the benchmark: batch norm kernels, the two numpy backward passes, BN folding.
+"""Kernels timed by `make bench` and the appendix: batch norm, the numpy backward passes, folding.
 
 1. :func:`batchnorm_case`: ``companion.functional`` (numpy) against torch's native CPU
    ``batch_norm`` with autograd, forward and forward+backward, and a plain copy of the same array:
@@ -7,7 +7,7 @@
 3. :func:`folding_case`: a Conv2d followed by an eval-mode BatchNorm2d, against the single
    convolution ``companion.deploy.fold_batchnorm`` folds them into.
 
-All times are medians over interleaved rounds in this one process (:mod:`benchmarks.timing`).
+All times are medians over interleaved rounds in this one process (:mod:`companion.timing`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmarks.timing import Timing, compare
+from companion.timing import Timing, compare
 from companion.deploy import fold_batchnorm
 from companion.functional import batchnorm_backward, batchnorm_backward_compact, batchnorm_forward
 
