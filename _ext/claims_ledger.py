@@ -17,6 +17,7 @@ import yaml
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.errors import NoUri
 from sphinx.util.docutils import SphinxDirective
 
 CLAIM_METADATA_KEY = "companion_claim"  # as in companion.claims
@@ -110,6 +111,16 @@ class ClaimsLedger(SphinxDirective):
             result += [heading, self._table(builder, docname, [r for _, r in page])]
         return result
 
+    def _link(self, builder: Any, docname: str, record: dict) -> nodes.Node:
+        """The claim's words, linked to its ``claim-<name>`` anchor where the builder has page URIs
+        (HTML); plain words where it has none (the single LaTeX document of the PDF)."""
+        anchor = "claim-" + record["name"].replace("_", "-")
+        try:
+            uri = builder.get_relative_uri(self.env.docname, docname)
+        except NoUri:
+            return nodes.Text(record["says"])
+        return nodes.reference("", record["says"], refuri=f"{uri}#{anchor}", internal=True)
+
     def _table(self, builder: Any, docname: str, records: list[dict]) -> nodes.table:
         """One page's claims: glue name, the claim (linked to its cell), value, criterion, rule."""
         table = nodes.table(classes=["claims-ledger"])
@@ -128,9 +139,7 @@ class ClaimsLedger(SphinxDirective):
         for record in records:
             row = nodes.row()
             row += _cell(nodes.literal("", record["name"]))
-            anchor = "claim-" + record["name"].replace("_", "-")
-            uri = builder.get_relative_uri(self.env.docname, docname) + "#" + anchor
-            row += _cell(nodes.reference("", record["says"], refuri=uri, internal=True))
+            row += _cell(self._link(builder, docname, record))
             row += _cell(nodes.Text(record["value"]))
             row += _cell(nodes.Text(record["criterion"]))
             row += _cell(nodes.Text(RULE_WORDS.get(record["rule"], record["rule"])))
