@@ -1,7 +1,8 @@
 """The whole book as one PDF (``make pdf``): Jupyter Book's LaTeX builder with XeLaTeX.
 
-Skipped, with a message, where TeX Live is not installed (the README names the Debian packages);
-``.ci/run`` does not install them, so CI skips this check.
+TeX Live is optional (the README names the Debian packages) and ``.ci/run`` does not install it,
+so this check is not part of ``make test``: run it with ``.venv/bin/python -m pytest -m pdf``. Where
+TeX Live is missing it is skipped with a message.
 """
 
 from __future__ import annotations
