@@ -311,8 +311,12 @@ def test_solutions_show_nothing_until_opened(server, browser):
                 if before != title:
                     problems.append(f"{entry}: solution {i + 1} shows {before[len(title):][:80]!r} before it is opened")
                 sol.locator(".toggle-button").click()
-                tab.wait_for_timeout(150)
                 after = sol.inner_text().strip()
+                for _ in range(40):  # the toggle animates: poll for up to 1 s
+                    if len(after) > len(title):
+                        break
+                    tab.wait_for_timeout(25)
+                    after = sol.inner_text().strip()
                 if len(after) <= len(title):
                     problems.append(f"{entry}: solution {i + 1} shows nothing when opened")
                 seen += 1
