@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
+
+sys.path.insert(0, str(ROOT / "_ext"))
+from claims_ledger import toc_documents  # noqa: E402
 
 
 def config() -> dict:
@@ -17,20 +21,12 @@ def config() -> dict:
 
 
 def toc_files() -> list[str]:
-    """Every ``file:`` entry of ``_toc.yml`` (and its root), in reading order, without suffix."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
+    """Every ``file:`` entry of ``_toc.yml`` (and its root), in reading order, without suffix.
 
-    def walk(entries: list[dict]) -> None:
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-            walk(entry.get("chapters", []))
-
-    walk(toc.get("parts", []))
-    walk(toc.get("chapters", []))
-    return files
+    The claims ledger's Sphinx extension walks the table of contents the same way; the tests use
+    its function so that both read one order.
+    """
+    return toc_documents(ROOT)
 
 
 def source_of(entry: str) -> Path | None:

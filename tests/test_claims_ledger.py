@@ -18,8 +18,14 @@ def test_the_ledger_and_the_tests_agree_on_the_metadata_key():
     assert claims_ledger.CLAIM_METADATA_KEY == claims.CLAIM_METADATA_KEY
 
 
-def test_toc_documents_is_the_table_of_contents():
-    assert claims_ledger.toc_documents(ROOT) == toc_files()
+def test_toc_documents_walks_parts_chapters_and_sections_in_order(tmp_path):
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - caption: A\n    chapters:\n      - file: a\n"
+        "        sections:\n          - file: a1\n      - file: b\n  - caption: B\n    chapters:\n"
+        "      - file: c\n"
+    )
+    assert claims_ledger.toc_documents(tmp_path) == ["intro", "a", "a1", "b", "c"]
+    assert toc_files()[0] == "book/intro"
 
 
 def test_a_notebook_claim_reaches_the_ledger(tmp_path, monkeypatch):
